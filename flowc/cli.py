@@ -1,0 +1,180 @@
+"""The `flowc` command line (typer). Commands stay thin: they call `pipeline` and print.
+
+Exit codes (docs/cli.md): 0 no errors (warnings allowed), 1 a flow has errors,
+2 usage, I/O or internal failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="flowc",
+    help="Compile, check, run and test call flows of 400 hotlines (.flow files).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Format(str, Enum):
+    full = "full"
+    concise = "concise"
+    json = "json"
+
+
+def _flow_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """Expand directories to every `.flow` below them (sorted); report missing paths."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*.flow") if q.is_file())
+            if not found:
+                problems.append(f"{p}: no .flow files in this directory")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            problems.append(f"{p}: no such file or directory")
+    return files, problems
+
+
+def _use_color(stream) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def report(results, fmt: Format, *, quiet: bool = False) -> int:
+    """Print every diagnostic of `results`; return the exit code."""
+    from .diagnostics import Severity
+    from .render import render_concise, render_full, render_json, summary_line
+
+    diagnostics = [d for r in results for d in sorted(r.diagnostics, key=lambda d: d.sort_key())]
+    errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+    warnings = len(diagnostics) - errors
+    if fmt is Format.json:
+        sys.stdout.write(render_json(diagnostics) + "\n")
+    else:
+        sources = {}
+        for r in results:
+            sources.update(r.sources)
+
+        def line_of(file: str, line: int) -> str | None:
+            src = sources.get(file)
+            return src.line_text(line) if src else None
+
+        color = _use_color(sys.stderr)
+        for d in diagnostics:
+            if fmt is Format.concise:
+                sys.stderr.write(render_concise(d) + "\n")
+            else:
+                sys.stderr.write(render_full(d, line_of, color) + "\n\n")
+        if not quiet:
+            sys.stderr.write(summary_line(errors, warnings, len(results)) + "\n")
+    return EXIT_ERRORS if errors else EXIT_OK
+
+
+FilesArg = Annotated[list[Path], typer.Argument(help="Flow files, or directories to search for *.flow.", show_default=False)]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="full: rustc-style snippets; concise: one line each; json: an array on stdout.")]
+YearOpt = Annotated[Optional[list[int]], typer.Option("--year", help="Year(s) the flow will run in; holiday data must cover them. Default: this year and next.")]
+
+
+@app.command()
+def check(
+    files: FilesArg,
+    format: FormatOpt = Format.full,
+    year: YearOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+) -> None:
+    """Check flows for errors without compiling them.
+
+    Examples:
+
+      flowc check examples/shop.flow
+
+      flowc check examples/ --format concise
+
+      flowc check flows/ --format json > diagnostics.json
+    """
+    from .checks import CheckOptions
+    from .pipeline import Workspace
+
+    paths, problems = _flow_files(files)
+    if problems:
+        for p in problems:
+            sys.stderr.write(f"flowc: error: {p}\n")
+        raise typer.Exit(EXIT_USAGE)
+    ws = Workspace()
+    results = []
+    for p in paths:
+        opts = CheckOptions(years=year) if year else CheckOptions()
+        results.append(ws.assemble(p, options=opts))
+    raise typer.Exit(report(results, format, quiet=quiet))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the IR (what `flowc dump` emits)."""
+    import json
+
+    from .ir import Flow
+
+    sys.stdout.write(json.dumps(Flow.model_json_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def dump(
+    file: Annotated[Path, typer.Argument(help="A flow file.")],
+    format: FormatOpt = Format.full,
+) -> None:
+    """Print the checked IR of a flow as JSON (see `flowc schema`)."""
+    from .pipeline import Workspace
+
+    result = Workspace().assemble(file)
+    if result.flow is None:
+        code = report([result], format)
+        raise typer.Exit(code or EXIT_ERRORS)
+    sys.stdout.write(result.flow.model_dump_json(indent=2, exclude_none=True) + "\n")
+
+
+@app.command()
+def version() -> None:
+    """Print flowc's version and the data it was built with."""
+    from .holidays import covered_years, data_version
+
+    years = covered_years()
+    sys.stdout.write(f"flowc {__version__}\n")
+    sys.stdout.write(f"holiday calendar: {data_version()} ({years.start}-{years.stop - 1})\n")
+
+
+def main() -> None:
+    """Console entry point: typer for parsing, our own exit codes; never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.stderr.write("flowc: interrupted\n")
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        sys.stderr.write(f"flowc: internal error: {exc.__class__.__name__}: {exc}\n"
+                         "please report this with the input that caused it\n")
+        sys.exit(EXIT_USAGE)

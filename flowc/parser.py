@@ -1,0 +1,153 @@
+"""Source text -> lark parse tree. Every lark exception becomes a diagnostic here (E1xx)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .diagnostics import Diagnostic, FlowcError, error
+from .resources import data_dir
+from .source import SourceFile
+
+MAX_FILE_CHARS = 5_000_000
+MAX_NESTING = 64
+
+# How terminals read in "expected ..." messages; keywords and punctuation print as themselves.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "STRING": 'a quoted string',
+    "LITERAL": "a number, key, duration or date",
+    "ZONE": "a time zone such as Asia/Shanghai",
+    "$END": "the end of the file",
+}
+
+
+@cache
+def _lark() -> Lark:
+    grammar = (data_dir("grammar") / "flow.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True, cache=False)
+
+
+@cache
+def _terminal_word(name: str) -> str:
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    for term in _lark().terminals:
+        if term.name == name and term.pattern.type == "str":
+            return f"`{term.pattern.value}`"
+    return name.lower()
+
+
+def _expected(names: set[str]) -> str:
+    words = sorted({_terminal_word(n) for n in names if not n.startswith("_")},
+                   key=lambda w: (not w.startswith("`"), w))
+    if not words:
+        return ""
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    return "expected " + ", ".join(words)
+
+
+def _check_nesting(source: SourceFile) -> Diagnostic | None:
+    """LALR itself is iterative, but later tree walks recurse: refuse absurd nesting up front."""
+    depth, in_string, line, col = 0, False, 1, 0
+    text = source.text
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        col += 1
+        if ch == "\n":
+            line, col, in_string = line + 1, 0, False
+        elif in_string:
+            if ch == "\\":
+                i += 1
+                col += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "/" and text.startswith("//", i):
+            nl = text.find("\n", i)
+            if nl < 0:
+                break
+            col += nl - i - 1
+            i = nl - 1
+        elif ch == "{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return error("E105", f"blocks are nested more than {MAX_NESTING} levels deep",
+                             source.span(line, col), label="too deep",
+                             help="move inner blocks into named steps and `goto` them")
+        elif ch == "}":
+            depth -= 1
+        i += 1
+    return None
+
+
+def parse(source: SourceFile) -> Tree:
+    """Parse one file; raise FlowcError with a single syntax diagnostic on failure."""
+    if len(source.text) > MAX_FILE_CHARS:
+        raise FlowcError([error("E106", f"file has {len(source.text)} characters; flowc accepts at most {MAX_FILE_CHARS}",
+                                source.span(1, 1))])
+    nesting = _check_nesting(source)
+    if nesting:
+        raise FlowcError([nesting])
+    try:
+        return _lark().parse(source.text)
+    except UnexpectedInput as exc:
+        raise FlowcError([_syntax_diagnostic(source, exc)]) from None
+
+
+def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput) -> Diagnostic:
+    if isinstance(exc, UnexpectedCharacters):
+        line, col = exc.line, exc.column
+        ch = source.text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(source.text) else ""
+        if ch == '"':
+            return error("E104", "this string is not closed on the same line", source.span(line, col),
+                         label="string starts here", help='close it with `"`; strings cannot span lines')
+        shown = repr(ch)[1:-1] if ch and not ch.isprintable() else ch
+        expected = _expected(set(exc.allowed or ()))
+        return error("E102", f"unexpected character `{shown}`" + (f"; {expected}" if expected else ""),
+                     source.span(line, col), label="not valid here",
+                     help=_character_hint(ch))
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        expected = _expected(set(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or ()))
+        return error("E103", "the file ends too early" + (f"; {expected}" if expected else ""),
+                     source.end_span(), label="file ends here",
+                     help="a `{` is probably not closed by a matching `}`")
+    assert isinstance(exc, UnexpectedToken)
+    tok: Token = exc.token
+    accepts = set(exc.accepts or exc.expected or ())
+    expected = _expected(accepts)
+    end_col = (tok.end_column or tok.column + 1) if tok.end_line == tok.line else tok.column + len(str(tok))
+    span = source.span(tok.line, tok.column, tok.line, end_col)
+    return error("E101", f"unexpected {_describe_token(tok)}" + (f"; {expected}" if expected else ""),
+                 span, label="unexpected here", help=_token_hint(tok, accepts))
+
+
+def _describe_token(tok: Token) -> str:
+    word = str(tok)
+    if len(word) > 30:
+        word = word[:27] + "..."
+    return f"`{word}`"
+
+
+def _character_hint(ch: str) -> str | None:
+    if ch in "；，：（）｛｝“”":
+        return "this is a full-width (Chinese) punctuation mark; use the ASCII one"
+    if ch == "#":
+        return "comments start with `//`"
+    if ch == "'":
+        return 'strings use double quotes: "..."'
+    return None
+
+
+def _token_hint(tok: Token, accepts: set[str]) -> str | None:
+    if tok.type == "LITERAL" and "NAME" in accepts and tok[:1].isdigit():
+        return "names cannot start with a digit"
+    if tok.type == "RBRACE" and any(a not in ("RBRACE",) for a in accepts):
+        return "a block must end with where the call goes next: `goto`, `hangup`, `menu`, `dial`, `branch`, ..."
+    return None
