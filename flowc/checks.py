@@ -266,6 +266,11 @@ def check_groups(ctx: _Context) -> Iterator[Diagnostic]:
                 yield error("E202", f"phone {m.phone.number or m.phone.name} is listed twice in group `{g.name}`",
                             m.span, help="list each phone once; use `ratio` weights to favour one")
             seen[key] = m
+        if g.strategy is ir.Strategy.RING_ALL:
+            own_ring = [m for m in g.members if m.ring is not None]
+            if own_ring:
+                yield error("E318", f"group `{g.name}` rings every phone together, so a phone cannot have its own ring time",
+                            own_ring[0].span, help="set the group's `ring` instead")
         weighted = [m for m in g.members if m.weight is not None]
         if g.strategy is ir.Strategy.RATIO:
             missing = [m for m in g.members if m.weight is None]

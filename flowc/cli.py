@@ -159,22 +159,14 @@ def version() -> None:
 
 
 def main() -> None:
-    """Console entry point: typer for parsing, our own exit codes; never a traceback."""
+    """Console entry point. Click (inside typer) prints usage errors and exits 2 itself;
+    anything unexpected becomes one line and exit 2, never a traceback."""
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+        app()
+    except KeyboardInterrupt:
         sys.stderr.write("flowc: interrupted\n")
         sys.exit(EXIT_USAGE)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(EXIT_USAGE)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         sys.stderr.write(f"flowc: internal error: {exc.__class__.__name__}: {exc}\n"
                          "please report this with the input that caused it\n")
         sys.exit(EXIT_USAGE)

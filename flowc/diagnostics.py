@@ -77,6 +77,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E315": ("empty-menu", "a menu or extension step with no options"),
     "E316": ("duplicate-condition", "the same condition in two arms of one branch"),
     "E317": ("queue-without-group", "a queue with no group of agents"),
+    "E318": ("ring-all-per-phone-ring", "a per-phone ring time in a `ring_all` group, where every phone rings together"),
     # W4xx: warnings
     "W401": ("unreachable-step", "a step that no path from the flow's start reaches"),
     "W402": ("ring-time-too-long", "callers would wait longer than `max_ring` before anyone can answer"),

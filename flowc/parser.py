@@ -26,9 +26,40 @@ _TERMINAL_WORDS = {
 
 @cache
 def _lark() -> Lark:
+    """Build the parser once per process, from an on-disk cache when one is usable.
+
+    lark runs interegular's terminal-collision analysis whenever that package is
+    installed; it only produces warnings, costs seconds, and the test suite already
+    builds the grammar in strict mode (tests/test_parser.py), so it is switched off here.
+    """
+    import lark.lexer
+
     grammar = (data_dir("grammar") / "flow.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, cache=False)
+    saved = lark.lexer.has_interegular
+    lark.lexer.has_interegular = False
+    try:
+        return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                    maybe_placeholders=True, cache=_cache_path(grammar))
+    finally:
+        lark.lexer.has_interegular = saved
+
+
+def _cache_path(grammar: str) -> str | bool:
+    """A per-user cache file for the parse tables (lark keys it by grammar and options)."""
+    import hashlib
+    import os
+    import tempfile
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    for folder in (os.path.join(base, "flowc"), os.path.join(tempfile.gettempdir(), f"flowc-{os.getuid()}")):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                return os.path.join(folder, f"grammar-{digest}.lark-cache")
+        except OSError:
+            continue
+    return False
 
 
 @cache
@@ -42,8 +73,9 @@ def _terminal_word(name: str) -> str:
 
 
 def _expected(names: set[str]) -> str:
+    # Punctuation first (it is usually the fix), then keywords, then kinds of word.
     words = sorted({_terminal_word(n) for n in names if not n.startswith("_")},
-                   key=lambda w: (not w.startswith("`"), w))
+                   key=lambda w: (not w.startswith("`"), w[1:2].isalpha(), w))
     if not words:
         return ""
     if len(words) > 8:
@@ -114,7 +146,7 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput) -> Diagnostic:
                      source.span(line, col), label="not valid here",
                      help=_character_hint(ch))
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        expected = _expected(set(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or ()))
+        expected = _expected(set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or ()))
         return error("E103", "the file ends too early" + (f"; {expected}" if expected else ""),
                      source.end_span(), label="file ends here",
                      help="a `{` is probably not closed by a matching `}`")
@@ -146,6 +178,8 @@ def _character_hint(ch: str) -> str | None:
 
 
 def _token_hint(tok: Token, accepts: set[str]) -> str | None:
+    if str(tok).startswith("#") and "LITERAL" not in accepts:
+        return "comments start with `//`"
     if tok.type == "LITERAL" and "NAME" in accepts and tok[:1].isdigit():
         return "names cannot start with a digit"
     if tok.type == "RBRACE" and any(a not in ("RBRACE",) for a in accepts):

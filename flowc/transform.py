@@ -500,7 +500,7 @@ class Transformer:
         return getattr(self, f"terminal_{tree.data}")(tree, owner)
 
     def terminal_goto(self, tree: Tree, owner: str) -> ir.Goto:
-        return ir.Goto(target=str(tree.children[0]), span=self.span(tree))
+        return ir.Goto(target=str(tree.children[0]), span=self.span(tree.children[0]))
 
     def terminal_hangup(self, tree: Tree, owner: str) -> ir.Hangup:
         return ir.Hangup(span=self.span(tree))

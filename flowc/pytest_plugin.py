@@ -1,0 +1,1 @@
+"""pytest plugin for flow tests (see docs/testing.md)."""
