@@ -70,7 +70,7 @@ class Transformer:
     def __init__(self, source: SourceFile):
         self.source = source
         self.diagnostics: list[Diagnostic] = []
-        self._lifted: list[ir.Step] = []
+        self._lifted: list[ir.Step | str] = []  # a str is a slot still being filled
 
     # ------------------------------------------------------------ helpers
 
@@ -477,16 +477,19 @@ class Transformer:
         if isinstance(node, Tree) and node.data == "goto":
             return str(node.children[0])
         name = self.unique_name(f"{owner}.{label}")
+        # Keep the parent before the steps lifted out of it: reserve the slot first.
+        slot = len(self._lifted)
+        self._lifted.append(name)
         if node.data == "block":
             actions, terminal = self.block(node, name)
         else:
             actions, terminal = [], self.terminal(node, name)
-        self._lifted.append(ir.Step(name=name, actions=actions, terminal=terminal, synthetic=True,
-                                    span=self.span(node)))
+        self._lifted[slot] = ir.Step(name=name, actions=actions, terminal=terminal, synthetic=True,
+                                     span=self.span(node))
         return name
 
     def unique_name(self, name: str) -> str:
-        taken = {s.name for s in self._lifted}
+        taken = {s if isinstance(s, str) else s.name for s in self._lifted}
         if name not in taken:
             return name
         n = 2
