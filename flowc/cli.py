@@ -123,6 +123,116 @@ def check(
     raise typer.Exit(report(results, format, quiet=quiet))
 
 
+class TargetChoice(str, Enum):
+    asterisk = "asterisk"
+    freeswitch = "freeswitch"
+    all = "all"
+
+
+@app.command()
+def compile(
+    files: FilesArg,
+    target: Annotated[TargetChoice, typer.Option("--target", "-t", help="Engine to generate for; `all` writes DIR/asterisk and DIR/freeswitch.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("out"),
+    check_only: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the files on disk differ from what would be generated.")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", help="A flowc.toml or pyproject.toml ([tool.flowc]); default: the nearest one.")] = None,
+    dial_template: Annotated[Optional[str], typer.Option("--dial-template", help="Dial string of an external phone, with {number} (single target only).")] = None,
+    context_prefix: Annotated[Optional[str], typer.Option("--context-prefix", help="Prefix of generated context names (default flow-).")] = None,
+    prompt_dir: Annotated[Optional[str], typer.Option("--prompt-dir", help="Directory of the prompt files.")] = None,
+    recording_dir: Annotated[Optional[str], typer.Option("--recording-dir", help="Directory for call recordings.")] = None,
+    test_hooks: Annotated[bool, typer.Option("--test-hooks", help="Honour FLOWC_DRAWS (fixed random draws) for parity tests; never in production.")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any setting, e.g. --set asterisk.moh_class=sales.")] = None,
+    year: YearOpt = None,
+    format: FormatOpt = Format.full,
+) -> None:
+    """Compile flows to Asterisk dialplan and/or FreeSWITCH XML dialplan.
+
+    Nothing is written unless every flow compiles; each file is written atomically.
+
+    Examples:
+
+      flowc compile examples/small_shop.flow --target asterisk --out /etc/asterisk/flowc
+
+      flowc compile flows/ --target all --out build/
+
+      flowc compile flows/ --target all --out build/ --check
+    """
+    from .checks import CheckOptions
+    from .diagnostics import has_errors
+    from .emit import get_target
+    from .emit.output import differs, write_atomically
+    from .pipeline import Workspace
+    from .settings import SettingsError, load_settings
+
+    paths, problems = _flow_files(files)
+    targets = ["asterisk", "freeswitch"] if target is TargetChoice.all else [target.value]
+    overrides: dict[str, object] = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            problems.append(f"--set {item}: expected KEY=VALUE")
+            continue
+        overrides[key.strip()] = value
+    per_target = {"dial_template": dial_template, "context_prefix": context_prefix, "prompt_dir": prompt_dir,
+                  "recording_dir": recording_dir, "test_hooks": test_hooks or None}
+    for key, value in per_target.items():
+        if value is None:
+            continue
+        if key == "dial_template" and len(targets) > 1:
+            problems.append("--dial-template needs a single --target (use --set asterisk.dial_template=...)")
+            continue
+        for t in targets:
+            overrides[f"{t}.{key}"] = value
+    if year:
+        overrides["years"] = year
+    try:
+        settings = load_settings(config, overrides)
+    except SettingsError as exc:
+        problems.append(str(exc))
+    if problems:
+        for p in problems:
+            sys.stderr.write(f"flowc: error: {p}\n")
+        raise typer.Exit(EXIT_USAGE)
+
+    ws = Workspace()
+    results = []
+    outputs: dict[Path, tuple[str, str]] = {}  # path -> (text, source flow)
+    for p in paths:
+        result = ws.assemble(p, options=CheckOptions(years=list(settings.years)))
+        results.append(result)
+        if result.flow is None:
+            continue
+        for name in targets:
+            emitter = get_target(name, settings)
+            extra = emitter.unsupported(result.flow)
+            result.diagnostics.extend(extra)
+            if has_errors(extra):
+                continue
+            base = out / name if len(targets) > 1 else out
+            for rel, text in emitter.render(result.flow).items():
+                dest = base / rel
+                if dest in outputs and outputs[dest][1] != str(p):
+                    sys.stderr.write(f"flowc: error: {p} and {outputs[dest][1]} both generate {dest}\n")
+                    raise typer.Exit(EXIT_USAGE)
+                outputs[dest] = (text, str(p))
+    code = report(results, format, quiet=True) if any(r.diagnostics for r in results) else EXIT_OK
+    if code != EXIT_OK or any(r.flow is None and not r.library for r in results):
+        sys.stderr.write("flowc: nothing written: fix the errors above first\n")
+        raise typer.Exit(EXIT_ERRORS)
+    if check_only:
+        stale = [d for d, (text, _) in sorted(outputs.items()) if differs(d, text)]
+        for d in stale:
+            sys.stderr.write(f"would change: {d}\n")
+        sys.stderr.write(f"{len(outputs) - len(stale)} up to date, {len(stale)} would change\n")
+        raise typer.Exit(EXIT_ERRORS if stale else EXIT_OK)
+    try:
+        written = sum(write_atomically(d, text) for d, (text, _) in sorted(outputs.items()))
+    except OSError as exc:
+        sys.stderr.write(f"flowc: error: cannot write {exc.filename}: {exc.strerror}\n")
+        raise typer.Exit(EXIT_USAGE) from None
+    sys.stderr.write(f"{len(paths)} flow(s) compiled: {written} file(s) written, {len(outputs) - written} unchanged\n")
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the IR (what `flowc dump` emits)."""

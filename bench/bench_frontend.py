@@ -1,0 +1,92 @@
+"""Front-end speed: parse + check of every example, a generated large flow, and
+`flowc check examples/` as a fresh process.
+
+    python bench/bench_frontend.py
+
+Targets (issue 2): under 5 ms per example in-process; under 100 ms for a flow with
+500 steps, 50 menus and 200 phones; a fresh `flowc check` close to bare Python start-up.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flowc.checks import CheckOptions  # noqa: E402
+from flowc.pipeline import Workspace  # noqa: E402
+
+OPTIONS = CheckOptions(years=[2026])
+
+
+def timed(fn, repeat: int) -> float:
+    """Median milliseconds of `repeat` runs (after one warm-up run)."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
+
+
+def large_flow(steps: int = 500, menus: int = 50, phones: int = 200) -> str:
+    """A generated flow: `menus` menus of 9 options, groups holding `phones` phones,
+    and plain steps up to `steps` in all."""
+    out = []
+    per_group = 20
+    groups = phones // per_group
+    for g in range(groups):
+        members = " ".join(f"138{g:04d}{i:04d}" for i in range(per_group))
+        out.append(f"group g{g} {{ strategy round_robin ring 2s {members} }}")
+    out.append("flow large { number 4008001234 max_ring 600s")
+    out.append("  step start { goto m0 }")
+    count = 1
+    for m in range(menus):
+        options = " ".join(f"{k} -> s{m}_{k}" for k in range(1, 10))
+        nxt = f"m{m + 1}" if m + 1 < menus else "end"
+        out.append(f'  step m{m} {{ menu {{ prompt "p/m{m}" {options} 0 -> {nxt} exhausted -> end }} }}')
+        count += 1
+    plain = max(0, steps - count - 1)
+    per_menu = plain // menus
+    for m in range(menus):
+        for k in range(1, 10):
+            if k <= per_menu:
+                out.append(f'  step s{m}_{k} {{ play "p/s{m}_{k}" dial g{(m * 9 + k) % groups} {{ failed -> end }} }}')
+            else:
+                out.append(f'  step s{m}_{k} {{ play "p/s{m}_{k}" goto end }}')
+    out.append('  step end { play "p/bye" hangup }')
+    out.append("}")
+    return "\n".join(out)
+
+
+def main() -> None:
+    print("parse + check, in-process (median of 50):")
+    for path in sorted((ROOT / "examples").glob("*.flow")):
+        ms = timed(lambda: Workspace().assemble(path, options=OPTIONS), 50)
+        print(f"  {path.name:28s} {ms:6.2f} ms")
+    text = large_flow()
+    n_steps = text.count("step ")
+    result = Workspace().assemble("large.flow", text=text, options=OPTIONS)
+    assert result.ok, [str(d.message) for d in result.diagnostics if d.severity.value == "error"][:5]
+    ms = timed(lambda: Workspace().assemble("large.flow", text=text, options=OPTIONS), 10)
+    print(f"large flow ({n_steps} steps, 50 menus, 200 phones): {ms:.1f} ms")
+
+    def fresh(args):
+        t = time.perf_counter()
+        subprocess.run(args, cwd=ROOT, capture_output=True)
+        return (time.perf_counter() - t) * 1000
+
+    bare = statistics.median(fresh([sys.executable, "-c", "pass"]) for _ in range(5))
+    check = statistics.median(fresh([sys.executable, "-m", "flowc", "check", "examples/", "--year", "2026", "-q"])
+                              for _ in range(5))
+    print(f"fresh process: bare python {bare:.0f} ms, `flowc check examples/` {check:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

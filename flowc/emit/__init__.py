@@ -1,0 +1,31 @@
+"""Emitters: one `Target` subclass per engine, registered by name.
+
+`get_target(name, settings)` returns a ready emitter; `Target.render(flow)` returns
+`{relative path: text}`; `output.write_atomically` puts the files on disk.
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+
+from ..settings import Settings
+from .base import Target
+
+TARGET_NAMES = ("asterisk", "freeswitch")
+
+
+def get_target(name: str, settings: Settings) -> Target:
+    if name == "asterisk":
+        from .asterisk import AsteriskTarget
+
+        return AsteriskTarget(settings)
+    if name == "freeswitch":
+        from .freeswitch import FreeSwitchTarget
+
+        return FreeSwitchTarget(settings)
+    match = get_close_matches(name, TARGET_NAMES, n=1)
+    hint = f"; did you mean `{match[0]}`?" if match else ""
+    raise KeyError(f"unknown target `{name}` (targets: {', '.join(TARGET_NAMES)}){hint}")
+
+
+__all__ = ["TARGET_NAMES", "Target", "get_target"]

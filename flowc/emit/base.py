@@ -1,0 +1,57 @@
+"""What every emitter shares: its settings, a Jinja environment over `targets/<name>/`,
+and the contract `render(flow) -> {relative path: text}`.
+
+Templates loop and interpolate; every decision (labels, escaping, order of phones) is
+made in Python by the target's view builders, so templates stay readable. Output must be
+byte-identical for the same input: no timestamps, no dict-order surprises.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import ClassVar
+
+from .. import ir
+from ..diagnostics import Diagnostic, error
+from ..resources import data_dir
+from ..settings import Settings, TargetSettings
+
+
+class Target:
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.years: tuple[int, ...] = tuple(settings.years)
+
+    @property
+    def options(self) -> TargetSettings:
+        return self.settings.for_target(self.name)
+
+    @cached_property
+    def env(self):
+        from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+        env = Environment(
+            loader=FileSystemLoader(str(data_dir("targets") / self.name)),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=select_autoescape(enabled_extensions=("xml.j2",), default_for_string=False, default=False),
+        )
+        self.configure_env(env)
+        return env
+
+    def configure_env(self, env) -> None:
+        """Subclasses add their filters (the one place their escaping lives)."""
+
+    def unsupported(self, flow: ir.Flow) -> list[Diagnostic]:
+        """E501 for anything in `flow` this target cannot express exactly."""
+        return []
+
+    def render(self, flow: ir.Flow) -> dict[str, str]:
+        raise NotImplementedError
+
+    def e501(self, message: str, span, help: str | None = None) -> Diagnostic:
+        return error("E501", f"{self.name}: {message}", span, help=help)
