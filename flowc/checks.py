@@ -31,6 +31,9 @@ class CheckOptions:
     years: list[int] = field(default_factory=lambda: [date.today().year, date.today().year + 1])
     # The file the flow was declared in: unused declarations are reported only for it.
     own_file: str | None = None
+    # Declarations that lost items to value errors ("group:g", "step:main"): counting
+    # checks (totals, emptiness) skip them rather than report follow-up errors.
+    damaged: set[str] = field(default_factory=set)
 
 
 def check(flow: ir.Flow, options: CheckOptions | None = None) -> tuple[ir.Flow, list[Diagnostic]]:
@@ -252,8 +255,11 @@ def _survey_ref(ctx: _Context, name: str, span) -> Iterator[Diagnostic]:
 
 def check_groups(ctx: _Context) -> Iterator[Diagnostic]:
     for g in ctx.flow.groups.values():
-        if not g.members:
+        intact = f"group:{g.name}" not in ctx.options.damaged
+        if not g.members and intact:
             yield error("E311", f"group `{g.name}` has no phones", g.span, help="list at least one phone number")
+            continue
+        if not g.members:
             continue
         if len(g.members) > MAX_PHONES:
             yield error("E303", f"group `{g.name}` has {len(g.members)} phones; at most {MAX_PHONES} are allowed",
@@ -272,6 +278,8 @@ def check_groups(ctx: _Context) -> Iterator[Diagnostic]:
                 yield error("E318", f"group `{g.name}` rings every phone together, so a phone cannot have its own ring time",
                             own_ring[0].span, help="set the group's `ring` instead")
         weighted = [m for m in g.members if m.weight is not None]
+        if not intact:
+            continue
         if g.strategy is ir.Strategy.RATIO:
             missing = [m for m in g.members if m.weight is None]
             if missing:
@@ -367,7 +375,7 @@ def check_branches(ctx: _Context) -> Iterator[Diagnostic]:
         t = step.terminal
         if isinstance(t, ir.Split):
             total = sum(a.percent for a in t.arms)
-            if total != 100:
+            if total != 100 and f"step:{step.name.split('.')[0]}" not in ctx.options.damaged:
                 yield error("E305", f"split shares total {total}%, not 100%", t.span,
                             help="every call takes exactly one arm: make the shares add up to 100%")
             continue
@@ -382,6 +390,10 @@ def check_branches(ctx: _Context) -> Iterator[Diagnostic]:
             arm_keys = []
             for c in arm.conditions:
                 key = None
+                misplaced = _misplaced_condition(t.on, c, flow)
+                if misplaced:
+                    yield misplaced
+                    continue
                 if t.on == "time":
                     if c.quoted or c.text not in flow.schedules:
                         yield error("E204", f"`{c.text}` is not a declared schedule", c.span,
@@ -392,6 +404,12 @@ def check_branches(ctx: _Context) -> Iterator[Diagnostic]:
                     key = c.text
                 elif t.on == "region":
                     region = regions.lookup_region(c.text)
+                    candidates = regions.region_candidates(c.text) if region is None else []
+                    if region is None and len(candidates) > 1:
+                        names = ", ".join(f"`{r.id}` ({r.name_zh})" for r in candidates)
+                        yield error("E219", f"`{c.text}` is ambiguous: it names {names}", c.span,
+                                    label="ambiguous region", help="write the Chinese name or the id of the one you mean")
+                        continue
                     if region is None:
                         sug = regions.suggest_regions(c.text)
                         yield error("E219", f"`{c.text}` is not a Chinese province or city", c.span,
@@ -435,6 +453,27 @@ def check_branches(ctx: _Context) -> Iterator[Diagnostic]:
             covered_provinces.update(r.id for r, _ in arm_keys if r.level == "province")
 
 
+def _misplaced_condition(kind: str, c: ir.Condition, flow: ir.Flow) -> Diagnostic | None:
+    """E229: a condition that names the wrong kind of thing for this branch."""
+    from . import regions
+
+    if kind == "time" and c.quoted and c.text in flow.schedules:
+        return error("E229", f"schedule names are written without quotes: `{c.text}`", c.span,
+                     help=f"write `{c.text} -> ...`")
+    if kind == "region" and not c.quoted and (c.text in flow.lists or c.text in flow.schedules):
+        what = "list" if c.text in flow.lists else "schedule"
+        other = "caller" if what == "list" else "time"
+        return error("E229", f"`{c.text}` is a {what}, but this branch tests the caller's region", c.span,
+                     help=f"test it in a `branch {other}`")
+    if kind == "caller" and c.text not in flow.lists and not c.text[:1].isdigit() and c.text not in (
+            "withheld", "anonymous") and (c.text in flow.schedules or regions.lookup_region(c.text)):
+        what = "schedule" if c.text in flow.schedules else "region"
+        other = "time" if what == "schedule" else "region"
+        return error("E229", f"`{c.text}` is a {what}, but this branch tests the caller's number", c.span,
+                     help=f"test it in a `branch {other}`")
+    return None
+
+
 def _else_hint(kind: str) -> str:
     return {
         "time": "say where calls outside every schedule go, e.g. `else -> closed`",
@@ -457,10 +496,16 @@ def check_schedules(ctx: _Context) -> Iterator[Diagnostic]:
             uses_calendar.append(s)
         # The comma trap: `mon wed 09:00-12:00` reads as "mon all day" plus "wed 09-12".
         for prev, nxt in zip(s.rules, s.rules[1:]):
-            if (not prev.times and (prev.weekdays or prev.day_types) and prev.span and nxt.span
-                    and prev.span.end_line == nxt.span.line):
+            same_line = prev.span and nxt.span and prev.span.end_line == nxt.span.line
+            if not same_line:
+                continue
+            if not prev.times and (prev.weekdays or prev.day_types):
                 yield error("W404", "this rule has no hours, so it matches the whole day", prev.span,
                             help="separate days with commas to share the hours that follow: `mon, wed 09:00-12:00`")
+            elif prev.times and nxt.times and not (nxt.weekdays or nxt.day_types or nxt.dates):
+                yield error("W404", "these hours start a new rule that applies every day", nxt.span,
+                            help="separate time ranges with commas to give them the same days: "
+                            "`sat 10:00-12:00, 14:00-16:00`")
     if not uses_calendar:
         return
     covered = holidays.covered_years()
@@ -469,7 +514,9 @@ def check_schedules(ctx: _Context) -> Iterator[Diagnostic]:
     for i, year in enumerate(years):
         if year in covered:
             continue
-        notes = (f"calendar data: {holidays.data_version()}, years {covered.start}-{covered.stop - 1}",)
+        notes = (f"calendar data: {holidays.data_version()}, years {covered.start}-{covered.stop - 1}",
+                 "without data, `holidays` matches no day and `workdays`/`restdays` are plain Mon-Fri/Sat-Sun "
+                 "(docs/semantics.md S-TIME-5)")
         if i == 0:
             yield error("E309", f"schedule `{first.name}` uses the official holiday calendar, which has no data for "
                         f"{year}", first.span, notes=notes,
@@ -477,7 +524,7 @@ def check_schedules(ctx: _Context) -> Iterator[Diagnostic]:
                         "or compile with --year for a covered year")
         else:
             yield error("W403", f"the official holiday calendar ends in {covered.stop - 1}; in {year} "
-                        f"`workdays`, `restdays` and `holidays` of schedule `{first.name}` fall back to plain weekdays",
+                        f"schedule `{first.name}` cannot know that year's holidays and adjusted working days",
                         first.span, notes=notes,
                         help="recompile when the year's calendar is published (usually each November)")
         break
@@ -519,9 +566,15 @@ def check_values(ctx: _Context) -> Iterator[Diagnostic]:
 
 
 def _check_tag(tag: ir.Tag) -> Iterator[Diagnostic]:
-    if len(tag.key) > 32 or len(tag.value) > 64 or _CONTROL.search(tag.value):
-        yield error("E225", f"tag `{tag.key[:32]}` is too long or has control characters", tag.span,
-                    help="tag names have at most 32 characters and values at most 64, on one line")
+    if len(tag.key) > 32:
+        yield error("E225", f"tag name `{tag.key[:32]}...` has {len(tag.key)} characters; at most 32 are allowed",
+                    tag.span)
+    if len(tag.value) > 64:
+        yield error("E225", f"the value of tag `{tag.key}` has {len(tag.value)} characters; at most 64 are allowed",
+                    tag.span)
+    if _CONTROL.search(tag.value):
+        yield error("E225", f"the value of tag `{tag.key}` has a control character (a newline or tab?)", tag.span,
+                    help="tag values are one line of text")
 
 
 def check_reachability(ctx: _Context) -> Iterator[Diagnostic]:
@@ -574,12 +627,25 @@ def check_loops(ctx: _Context) -> Iterator[Diagnostic]:
             if first.name in reported:
                 continue
             reported.add(first.name)
-            path = " -> ".join(sorted(comp)[:6]) + (" ..." if len(comp) > 6 else "")
+            order = _cycle_order(first.name, members, graph)
+            path = " -> ".join(order[:6]) + (" -> ..." if len(order) > 6 else f" -> {first.name}")
             why = "without waiting for the caller or letting any time pass" if instant else \
                 "and no caller input, timeout or answer can leave it"
             yield error("E308", f"steps loop forever {why}", first.span, label="loop starts here",
                         notes=(f"loop: {path}",),
                         help="give the loop a way out: a menu option, an `exhausted ->` arm, or a hangup")
+
+
+def _cycle_order(start: str, members: set[str], graph: dict[str, list[str]]) -> list[str]:
+    """The steps of a loop in the order a call walks them, from `start`."""
+    order, seen, node = [start], {start}, start
+    while True:
+        nxt = next((t for t in graph[node] if t in members and t not in seen), None)
+        if nxt is None:
+            return order
+        order.append(nxt)
+        seen.add(nxt)
+        node = nxt
 
 
 def _sccs(graph: dict[str, list[str]]) -> list[list[str]]:

@@ -62,11 +62,11 @@ CODES: dict[str, tuple[str, str]] = {
     # E3xx: flow semantics
     "E301": ("duplicate-menu-key", "two options of one menu use the same key"),
     "E302": ("too-many-options", "a menu with more than 10 options"),
-    "E303": ("too-many-phones", "more than 20 phones in one group or extension"),
+    "E303": ("too-many-phones", "more than 20 phones in one group, or more than 1000 extensions in one step"),
     "E304": ("weights-not-100", "ratio weights that do not total 100"),
     "E305": ("split-not-100", "split percentages that do not total 100"),
     "E306": ("missing-else", "a branch without an `else` arm"),
-    "E307": ("empty-schedule", "a schedule with no rule, or a rule that can never match"),
+    "E307": ("empty-schedule", "a schedule with no rules, so it never matches"),
     "E308": ("inescapable-loop", "steps that loop forever with no caller input, timeout or way out"),
     "E309": ("holiday-data-missing", "the official holiday calendar does not cover a year the flow is compiled for"),
     "E310": ("weights-misused", "weights on a group that is not `ratio`, or a ratio phone without one"),

@@ -80,6 +80,8 @@ def percent(text: str) -> int:
 
 def weight(text: str) -> int:
     """A ratio weight: `70` or `70%`."""
+    if not re.fullmatch(r"\d+%?", text):
+        raise LiteralError("E214", f"`{text}` is not a whole-number weight", "weights are whole percentages, e.g. `70`")
     return percent(text if text.endswith("%") else text + "%")
 
 

@@ -74,7 +74,8 @@ def _terminal_word(name: str) -> str:
 
 def _expected(names: set[str]) -> str:
     # Punctuation first (it is usually the fix), then keywords, then kinds of word.
-    words = sorted({_terminal_word(n) for n in names if not n.startswith("_")},
+    # `_X` terminals are the grammar's internals; `__ANON_n` are unnamed literals such as `->`.
+    words = sorted({_terminal_word(n) for n in names if not n.startswith("_") or n.startswith("__ANON")},
                    key=lambda w: (not w.startswith("`"), w[1:2].isalpha(), w))
     if not words:
         return ""
@@ -174,6 +175,8 @@ def _character_hint(ch: str) -> str | None:
         return "comments start with `//`"
     if ch == "'":
         return 'strings use double quotes: "..."'
+    if ch == ";":
+        return "statements need no `;`: start the next one on the same or a new line"
     return None
 
 
@@ -182,6 +185,10 @@ def _token_hint(tok: Token, accepts: set[str]) -> str | None:
         return "comments start with `//`"
     if tok.type == "LITERAL" and "NAME" in accepts and tok[:1].isdigit():
         return "names cannot start with a digit"
+    if tok.type == "LITERAL" and "LITERAL" not in accepts and str(tok).replace("-", "").isdigit():
+        return "write a number in one word (`400-800-1234`) or in quotes (`\"0755 1234 5678\"`)"
+    if str(tok) in ("ring", "survey") and "LBRACE" in accepts:
+        return f"options of a dial go inside its braces: `dial sales {{ {tok} ... }}`"
     if tok.type == "RBRACE" and any(a not in ("RBRACE",) for a in accepts):
         return "a block must end with where the call goes next: `goto`, `hangup`, `menu`, `dial`, `branch`, ..."
     return None

@@ -56,43 +56,46 @@ def decode(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]
     return SourceFile(path, text), []
 
 
-def parse_source(source: SourceFile) -> tuple[ir.Module | None, list[Diagnostic]]:
+Loaded = tuple[ir.Module | None, list[Diagnostic], set[str]]  # module, diagnostics, damaged declarations
+
+
+def parse_source(source: SourceFile) -> Loaded:
     try:
         tree = parse(source)
     except FlowcError as exc:
-        return None, exc.diagnostics
+        return None, exc.diagnostics, set()
     try:
         return transform(source, tree)
     except RecursionError:
-        return None, [error("E105", "the file is nested too deeply to process", source.span(1, 1))]
+        return None, [error("E105", "the file is nested too deeply to process", source.span(1, 1))], set()
 
 
 class Workspace:
     """Loads files and their imports, caching modules by resolved path."""
 
     def __init__(self) -> None:
-        self.modules: dict[Path, tuple[ir.Module | None, list[Diagnostic]]] = {}
+        self.modules: dict[Path, Loaded] = {}
         self.sources: dict[str, SourceFile] = {}
 
-    def read(self, path: Path, display: str) -> tuple[ir.Module | None, list[Diagnostic]]:
+    def read(self, path: Path, display: str) -> Loaded:
         key = path.resolve()
         if key in self.modules:
             return self.modules[key]
         try:
             data = path.read_bytes()
         except OSError as exc:
-            result: tuple = (None, [_unreadable(display, exc)])
+            result: Loaded = (None, [_unreadable(display, exc)], set())
         else:
             source, diags = decode(display, data)
             if source is None:
-                result = (None, diags)
+                result = (None, diags, set())
             else:
                 self.sources[display] = source
                 result = parse_source(source)
         self.modules[key] = result
         return result
 
-    def load_text(self, display: str, text: str) -> tuple[ir.Module | None, list[Diagnostic]]:
+    def load_text(self, display: str, text: str) -> Loaded:
         source = SourceFile(display, text)
         self.sources[display] = source
         return parse_source(source)
@@ -102,15 +105,18 @@ class Workspace:
         """Load a flow file with its imports, merge the declarations, then check it."""
         display = str(path)
         p = Path(path)
-        module, diags = self.load_text(display, text) if text is not None else self.read(p, display)
+        module, diags, damaged = self.load_text(display, text) if text is not None else self.read(p, display)
         diags = list(diags)
+        damaged = set(damaged)
         if module is None:
             return Result(display, None, diags, self.sources)
         decls: dict[str, dict[str, object]] = {k: {} for k in ("phones", "groups", "schedules", "lists", "surveys")}
         self._merge(module, decls, diags)
-        self._imports(module, p.parent, decls, diags, chain=[p.resolve()])
-        if not module.flows and (module.imports or any(decls.values())):
-            return self._check_library(display, decls, diags, options)
+        self._imports(module, p.parent, decls, diags, damaged, chain=[p.resolve()])
+        opts = options or CheckOptions()
+        opts.damaged = damaged
+        if not module.flows and (module.imports or any(decls.values()) or "file" in damaged):
+            return self._check_library(display, decls, diags, opts)
         if len(module.flows) != 1:
             if not module.flows:
                 diags.append(Diagnostic(code="E314", message="this file has no `flow` to compile", file=display,
@@ -123,7 +129,6 @@ class Workspace:
             return Result(display, None, diags, self.sources)
         # Value errors dropped only the bad items, so the checks still find the rest.
         flow = module.flows[0].model_copy(update=decls)
-        opts = options or CheckOptions()
         opts.own_file = display
         flow, check_diags = check(flow, opts)
         diags.extend(check_diags)
@@ -153,18 +158,22 @@ class Workspace:
                 else:
                     table[decl.name] = decl
 
-    def _imports(self, module: ir.Module, base: Path, decls: dict, diags: list[Diagnostic], chain: list[Path]) -> None:
+    def _imports(self, module: ir.Module, base: Path, decls: dict, diags: list[Diagnostic], damaged: set[str],
+                 chain: list[Path]) -> None:
         for rel, span in module.imports:
             target = (base / rel)
             if target.resolve() in chain:
-                diags.append(error("E003", f"`{rel}` imports itself (through {len(chain)} file(s))", span,
-                                   help="a library cannot import the file that imports it"))
+                cycle = " -> ".join(p.name for p in chain[chain.index(target.resolve()):] + [target.resolve()])
+                diags.append(error("E003", f"importing `{rel}` here closes an import cycle: {cycle}", span,
+                                   help="a library cannot import a file that imports it; move the shared part "
+                                   "into a third file"))
                 continue
             if not target.is_file():
                 diags.append(error("E003", f"cannot import `{rel}`: no such file", span,
                                    help=f"paths are relative to the importing file's folder ({base})"))
                 continue
-            lib, lib_diags = self.read(target, str(target))
+            lib, lib_diags, lib_damaged = self.read(target, str(target))
+            damaged |= {d for d in lib_damaged if d != "file"}
             if lib_diags:
                 diags.extend(d for d in lib_diags if d not in diags)
             if lib is None:
@@ -173,7 +182,7 @@ class Workspace:
                 diags.append(error("E003", f"`{rel}` defines a flow; only libraries (no `flow`) can be imported", span))
                 continue
             self._merge(lib, decls, diags)
-            self._imports(lib, target.parent, decls, diags, chain + [target.resolve()])
+            self._imports(lib, target.parent, decls, diags, damaged, chain + [target.resolve()])
 
 
 def _unreadable(display: str, exc: OSError) -> Diagnostic:

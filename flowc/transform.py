@@ -38,7 +38,7 @@ DAY_WORDS = {
     "holidays": ir.DayType.HOLIDAY, "holiday": ir.DayType.HOLIDAY, "节假日": ir.DayType.HOLIDAY,
 }
 ALL_DAYS = {"daily", "everyday", "每天"}
-STRATEGY_ALIASES = {"round-robin": "round_robin", "roundrobin": "round_robin", "ringall": "ring_all",
+STRATEGY_ALIASES = {"roundrobin": "round_robin", "ringall": "ring_all",
                     "weighted": "ratio", "hunt": "sequential", "order": "sequential"}
 OUTCOMES = {o.value: o for o in ir.Outcome}
 BRANCH_KINDS = ("time", "region", "caller")
@@ -70,6 +70,10 @@ class Transformer:
     def __init__(self, source: SourceFile):
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+        # Declarations ("group:g", "step:main", "file") that lost an item to a value error:
+        # the checker skips counting checks on them instead of piling on follow-up errors.
+        self.damaged: set[str] = set()
+        self._decl = "file"
         self._lifted: list[ir.Step | str] = []  # a str is a slot still being filled
 
     # ------------------------------------------------------------ helpers
@@ -84,6 +88,8 @@ class Transformer:
         return Span(file=self.source.path, line=m.line, col=m.column, end_line=m.end_line, end_col=m.end_column)
 
     def report(self, code: str, message: str, node, *, label: str | None = None, help: str | None = None) -> None:
+        self.damaged.add(self._decl)
+        self.damaged.add("file")
         self.diagnostics.append(error(code, message, self.span(node) if node is not None else None,
                                       label=label, help=help))
 
@@ -122,6 +128,7 @@ class Transformer:
                                   "surveys": [], "flows": []}
         for item in tree.children:
             kind = item.data
+            self._decl = "file"
             if kind == "import_decl":
                 parts["imports"].append((unquote(item.children[0]), self.span(item)))
             elif kind == "phone_decl":
@@ -171,15 +178,15 @@ class Transformer:
 
     def group_decl(self, tree: Tree) -> ir.Group:
         name_tok, *stmts = tree.children
+        self._decl = f"group:{name_tok}"
         fields: dict = {"members": []}
         seen: dict[str, Tree] = {}
         for st in stmts:
             if st.data == "group_strategy":
                 if self.setting(seen, "strategy", st, "group"):
                     strategy = self.strategy(st.children[0])
-                    # A misspelt strategy of a weighted group was meant to be `ratio`: assume
-                    # so, rather than cascade into "weights do nothing".
-                    fields["strategy"] = strategy or ir.Strategy.RATIO
+                    if strategy:
+                        fields["strategy"] = strategy
             elif st.data == "group_ring":
                 if self.setting(seen, "ring", st, "group"):
                     ring = self.literal(literals.duration, st.children[0], minimum=1, maximum=600, what="ring time")
@@ -189,6 +196,10 @@ class Transformer:
                 member = self.member(st)
                 if member:
                     fields["members"].append(member)
+        if "strategy" in seen and "strategy" not in fields and any(m.weight for m in fields["members"]):
+            # A misspelt strategy of a weighted group was meant to be `ratio`: assume so,
+            # rather than cascade into "weights do nothing".
+            fields["strategy"] = ir.Strategy.RATIO
         return ir.Group(name=self.name(name_tok, "group"), span=self.span(name_tok), **fields)
 
     def strategy(self, token: Token) -> ir.Strategy | None:
@@ -213,8 +224,11 @@ class Transformer:
             if phone is None:
                 return None
         fields: dict = {}
+        seen: dict[str, Tree] = {}
         for opt in options:
             if opt is None:
+                continue
+            if not self.setting(seen, opt.data.removeprefix("member_"), opt, "phone's options"):
                 continue
             if opt.data == "member_weight":
                 fields["weight"] = self.literal(literals.weight, opt.children[0])
@@ -226,6 +240,7 @@ class Transformer:
 
     def schedule_decl(self, tree: Tree) -> ir.Schedule:
         name_tok, *stmts = tree.children
+        self._decl = f"schedule:{name_tok}"
         rules: list[ir.ScheduleRule] = []
         excepts: list[ir.DateRange] = []
         timezone = None
@@ -383,6 +398,7 @@ class Transformer:
 
     def flow_decl(self, tree: Tree) -> ir.Flow:
         name_tok, *stmts = tree.children
+        self._decl = "flow"
         fields: dict = {"tags": []}
         seen: dict[str, Tree] = {}
         steps: list[ir.Step] = []
@@ -390,6 +406,7 @@ class Transformer:
             kind = st.data
             if kind == "step_decl":
                 steps.extend(self.step_decl(st))
+                self._decl = "flow"
                 continue
             if kind == "tag_action":
                 tag = self.tag(st)
@@ -434,6 +451,7 @@ class Transformer:
 
     def step_decl(self, tree: Tree) -> list[ir.Step]:
         name_tok, block = tree.children
+        self._decl = f"step:{name_tok}"
         name = self.name(name_tok, "step")
         self._lifted = []
         actions, terminal = self.block(block, name)
@@ -643,11 +661,29 @@ class Transformer:
             for c in conds:
                 tok = c.children[0]
                 quoted = tok.type == "STRING"
-                conditions.append(ir.Condition(text=unquote(tok) if quoted else str(tok), quoted=quoted,
-                                               span=self.span(tok)))
+                text = unquote(tok) if quoted else str(tok)
+                if kind == "caller" and c.data == "condition_text":
+                    text = self.caller_condition(text, tok)
+                    if text is None:
+                        continue
+                conditions.append(ir.Condition(text=text, quoted=quoted, span=self.span(tok)))
             label = conditions[0].text if conditions and conditions[0].text.replace("_", "").isalnum() else f"arm{i}"
             out.append(ir.BranchArm(conditions=conditions, target=self.target(target, owner, label), span=self.span(arm)))
         return ir.Branch(on=kind, arms=out, else_target=else_target, span=self.span(tree))
+
+    def caller_condition(self, text: str, tok: Token) -> str | None:
+        """A number or prefix in a caller branch, normalised like list entries: exact
+        numbers as the caller normalisation rules would leave them, prefixes as digits."""
+        from .phones import normalize_caller
+
+        try:
+            digits, prefix = literals.caller_pattern(text)
+        except literals.LiteralError as exc:
+            self.report(exc.code, exc.message, tok, help=exc.hint)
+            return None
+        if prefix:
+            return digits + "*"
+        return normalize_caller(digits).digits or digits
 
     def terminal_split(self, tree: Tree, owner: str) -> ir.Split:
         arms = []
@@ -667,6 +703,13 @@ class Transformer:
             if self.dial_setting(st, fields, seen, owner, "queue", queue_outcomes):
                 continue
             kind = st.data
+            if kind == "queue_timeout":
+                if any(a.outcome is ir.Outcome.FAILED for a in fields["outcomes"]):
+                    self.report("E228", "`timeout` is handled twice", st)
+                else:
+                    fields["outcomes"].append(ir.OutcomeArm(outcome=ir.Outcome.FAILED, span=self.span(st),
+                                                            target=self.target(st.children[0], owner, "timeout")))
+                continue
             key = kind.removeprefix("queue_")
             if not self.setting(seen, key, st, "queue"):
                 continue
@@ -702,7 +745,8 @@ class Transformer:
         return ir.Voicemail(box=str(box_tok), span=self.span(tree), **fields)
 
 
-def transform(source: SourceFile, tree: Tree) -> tuple[ir.Module, list[Diagnostic]]:
+def transform(source: SourceFile, tree: Tree) -> tuple[ir.Module, list[Diagnostic], set[str]]:
+    """The module, the value errors, and the declarations those errors damaged."""
     t = Transformer(source)
     module = t.module(tree)
-    return module, t.diagnostics
+    return module, t.diagnostics, t.damaged
