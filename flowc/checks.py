@@ -54,6 +54,8 @@ class _Context:
             self.steps.setdefault(s.name, s)
         self.used: set[tuple[str, str]] = set()  # (kind, name) of declarations used
         self.back_targets: dict[tuple[str, str], str] = {}  # (step, key) -> parent menu
+        # Every step's ways out, computed once: several checks walk the graph.
+        self.out: dict[str, list[tuple[str, str]]] = {s.name: list(edges(s)) for s in flow.steps}
 
     def resolved(self) -> ir.Flow:
         flow = self.flow
@@ -82,11 +84,14 @@ def _resolve_dest(dest: ir.DialTarget, flow: ir.Flow) -> ir.DialTarget:
 def _resolve_step(step: ir.Step, flow: ir.Flow, back: dict[tuple[str, str], str]) -> ir.Step:
     t = step.terminal
     if isinstance(t, ir.Dial):
-        t = t.model_copy(update={"dest": _resolve_dest(t.dest, flow)})
+        dest = _resolve_dest(t.dest, flow)
+        if dest is t.dest:
+            return step
+        t = t.model_copy(update={"dest": dest})
     elif isinstance(t, ir.Extension):
         entries = [e.model_copy(update={"dest": _resolve_dest(e.dest, flow)}) if e.dest else e for e in t.entries]
         t = t.model_copy(update={"entries": entries})
-    elif isinstance(t, ir.Menu):
+    elif isinstance(t, ir.Menu) and any(o.action == "back" for o in t.options):
         options = [o.model_copy(update={"target": back.get((step.name, o.key))}) if o.action == "back" else o
                    for o in t.options]
         t = t.model_copy(update={"options": options})
@@ -172,7 +177,7 @@ def check_duplicate_steps(ctx: _Context) -> Iterator[Diagnostic]:
 def check_targets(ctx: _Context) -> Iterator[Diagnostic]:
     names = list(ctx.steps)
     for step in ctx.flow.steps:
-        for label, target in edges(step):
+        for label, target in ctx.out[step.name]:
             if target not in ctx.steps:
                 span = _target_span(step, target)
                 yield error("E201", f"`{target}` is not a step of flow `{ctx.flow.name}`", span,
@@ -336,7 +341,7 @@ def check_back(ctx: _Context) -> Iterator[Diagnostic]:
         if not isinstance(step.terminal, ir.Menu):
             continue
         # Walk forward from each of this menu's options through steps that are not menus.
-        stack = [tgt for _, tgt in edges(step)]
+        stack = [tgt for _, tgt in ctx.out[step.name]]
         seen: set[str] = set()
         while stack:
             name = stack.pop()
@@ -348,7 +353,7 @@ def check_back(ctx: _Context) -> Iterator[Diagnostic]:
                 if name != step.name:
                     parents.setdefault(name, set()).add(step.name)
                 continue
-            stack.extend(tgt for _, tgt in edges(nxt))
+            stack.extend(tgt for _, tgt in ctx.out[name])
     for step in ctx.flow.steps:
         t = step.terminal
         if not isinstance(t, ir.Menu):
@@ -594,7 +599,7 @@ def _reachable(ctx: _Context, start: str) -> set[str]:
         s = ctx.steps.get(stack.pop())
         if s is None:
             continue
-        targets = [tgt for _, tgt in edges(s)]
+        targets = [tgt for _, tgt in ctx.out[s.name]]
         if isinstance(s.terminal, ir.Menu):
             targets += [o.target or ctx.back_targets.get((s.name, o.key), "") for o in s.terminal.options
                         if o.action == "back"]
@@ -608,7 +613,7 @@ def _reachable(ctx: _Context, start: str) -> set[str]:
 def check_loops(ctx: _Context) -> Iterator[Diagnostic]:
     """A cycle is inescapable when nothing inside it can end the call or lead out of it, or
     when it passes no time at all (gotos and branches re-decide the same way forever)."""
-    graph = {name: [t for _, t in edges(s) if t in ctx.steps] for name, s in ctx.steps.items()}
+    graph = {name: [t for _, t in ctx.out[name] if t in ctx.steps] for name in ctx.steps}
     for name, s in ctx.steps.items():
         if isinstance(s.terminal, ir.Menu):
             graph[name] += [ctx.back_targets[(name, o.key)] for o in s.terminal.options
@@ -693,13 +698,17 @@ def _sccs(graph: dict[str, list[str]]) -> list[list[str]]:
 
 def check_ring_time(ctx: _Context) -> Iterator[Diagnostic]:
     flow = ctx.flow
+    totals: dict[tuple[str, float | None], float] = {}
     for step in flow.steps:
         t = step.terminal
         if not isinstance(t, ir.Dial) or t.dest.group not in flow.groups:
             continue
-        g = flow.groups[t.dest.group]
-        rings = [t.ring if t.ring is not None else g.ring_of(m) for m in g.members]
-        total = max(rings, default=0) if g.strategy is ir.Strategy.RING_ALL else sum(rings)
+        key = (t.dest.group, t.ring)
+        if key not in totals:
+            g = flow.groups[t.dest.group]
+            rings = [t.ring if t.ring is not None else g.ring_of(m) for m in g.members]
+            totals[key] = max(rings, default=0) if g.strategy is ir.Strategy.RING_ALL else sum(rings)
+        total = totals[key]
         if total > flow.max_ring:
             yield error("W402", f"callers may ring for {total:g}s before anyone answers "
                         f"(more than max_ring {flow.max_ring:g}s)", t.span,

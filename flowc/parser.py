@@ -38,7 +38,7 @@ def _lark() -> Lark:
     saved = lark.lexer.has_interegular
     lark.lexer.has_interegular = False
     try:
-        return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+        return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=False,
                     maybe_placeholders=True, cache=_cache_path(grammar))
     finally:
         lark.lexer.has_interegular = saved

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from pydantic import BaseModel, ConfigDict
 
 
-class Span(BaseModel):
-    """A range of source text. Lines and columns are 1-based; the end is exclusive."""
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A range of source text. Lines and columns are 1-based; the end is exclusive.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A plain dataclass, not a pydantic model: thousands are made per file and pydantic
+    validates them (as part of the IR) anyway when a flow is loaded from JSON."""
 
     file: str
     line: int

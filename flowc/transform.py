@@ -44,6 +44,20 @@ OUTCOMES = {o.value: o for o in ir.Outcome}
 BRANCH_KINDS = ("time", "region", "caller")
 
 
+def _edge_token(tree: Tree, end: int) -> Token | None:
+    """The first (`end=0`) or last (`end=-1`) token below `tree`, skipping empty optionals."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Token):
+            return node
+        if isinstance(node, Tree):
+            children = [c for c in node.children if c is not None]
+            # Push so that the wanted edge is popped first.
+            stack.extend(children if end == -1 else reversed(children))
+    return None
+
+
 def did_you_mean(word: str, choices) -> str | None:
     match = get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{match[0]}`?" if match else None
@@ -74,18 +88,28 @@ class Transformer:
         # the checker skips counting checks on them instead of piling on follow-up errors.
         self.damaged: set[str] = set()
         self._decl = "file"
+        self._anchor = source.span(1, 1)  # span of the step being built, for wordless rules
         self._lifted: list[ir.Step | str] = []  # a str is a slot still being filled
 
     # ------------------------------------------------------------ helpers
 
     def span(self, node: Tree | Token) -> Span:
+        """A token's span, or a rule's from its first to its last token.
+
+        Computed here, only for the nodes that need one, instead of by lark's
+        `propagate_positions` on every reduction (that halves the parse time). Keywords
+        and braces are not in the tree, so a rule's span starts at its first word after
+        the keyword; a rule with no word at all (`hangup`, `menu { }`) gets the span of
+        the step it is in.
+        """
         if isinstance(node, Token):
             return Span(file=self.source.path, line=node.line, col=node.column,
                         end_line=node.end_line or node.line, end_col=node.end_column or node.column + 1)
-        m = node.meta
-        if getattr(m, "empty", True):
-            return self.source.span(1, 1)
-        return Span(file=self.source.path, line=m.line, col=m.column, end_line=m.end_line, end_col=m.end_column)
+        first, last = _edge_token(node, 0), _edge_token(node, -1)
+        if first is None:
+            return self._anchor
+        return Span(file=self.source.path, line=first.line, col=first.column,
+                    end_line=last.end_line or last.line, end_col=last.end_column or last.column + 1)
 
     def report(self, code: str, message: str, node, *, label: str | None = None, help: str | None = None) -> None:
         self.damaged.add(self._decl)
@@ -452,6 +476,7 @@ class Transformer:
     def step_decl(self, tree: Tree) -> list[ir.Step]:
         name_tok, block = tree.children
         self._decl = f"step:{name_tok}"
+        self._anchor = self.span(name_tok)
         name = self.name(name_tok, "step")
         self._lifted = []
         actions, terminal = self.block(block, name)
@@ -493,7 +518,7 @@ class Transformer:
         if isinstance(node, Tree) and node.data == "target_ref":
             return str(node.children[0])
         if isinstance(node, Tree) and node.data == "goto":
-            return str(node.children[0])
+            return str(node.children[1])
         name = self.unique_name(f"{owner}.{label}")
         # Keep the parent before the steps lifted out of it: reserve the slot first.
         slot = len(self._lifted)
@@ -521,7 +546,7 @@ class Transformer:
         return getattr(self, f"terminal_{tree.data}")(tree, owner)
 
     def terminal_goto(self, tree: Tree, owner: str) -> ir.Goto:
-        return ir.Goto(target=str(tree.children[0]), span=self.span(tree.children[0]))
+        return ir.Goto(target=str(tree.children[1]), span=self.span(tree.children[1]))
 
     def terminal_hangup(self, tree: Tree, owner: str) -> ir.Hangup:
         return ir.Hangup(span=self.span(tree))
@@ -560,7 +585,7 @@ class Transformer:
     def terminal_menu(self, tree: Tree, owner: str) -> ir.Menu:
         fields: dict = {"options": []}
         seen: dict[str, Tree] = {}
-        for st in tree.children:
+        for st in tree.children[1:]:  # after the `menu` keyword
             if self.input_settings(st, fields, seen, owner, "menu"):
                 continue
             if st.data == "menu_option":
@@ -587,7 +612,7 @@ class Transformer:
         return ir.OutcomeArm(outcome=outcome, target=self.target(target, owner, word), span=self.span(st))
 
     def terminal_dial(self, tree: Tree, owner: str) -> ir.Dial:
-        ref, *stmts = tree.children
+        _, ref, *stmts = tree.children
         dest = self.dial_target(ref) or ir.DialTarget(span=self.span(ref))
         fields: dict = {"outcomes": []}
         seen: dict[str, Tree] = {}
@@ -618,7 +643,7 @@ class Transformer:
     def terminal_extension(self, tree: Tree, owner: str) -> ir.Extension:
         fields: dict = {"entries": [], "outcomes": []}
         seen: dict[str, Tree] = {}
-        for st in tree.children:
+        for st in tree.children[1:]:
             if self.input_settings(st, fields, seen, owner, "extension"):
                 continue
             if self.dial_setting(st, fields, seen, owner, "extension", OUTCOMES):
@@ -641,7 +666,7 @@ class Transformer:
         return ir.Extension(span=self.span(tree), **{k: v for k, v in fields.items() if v is not None})
 
     def terminal_branch(self, tree: Tree, owner: str) -> ir.Branch:
-        kind_tok, *arms = tree.children
+        _, kind_tok, *arms = tree.children
         kind = str(kind_tok)
         if kind not in BRANCH_KINDS:
             self.report("E222", f"`{kind}` is not a kind of branch", kind_tok,
@@ -687,7 +712,7 @@ class Transformer:
 
     def terminal_split(self, tree: Tree, owner: str) -> ir.Split:
         arms = []
-        for arm in tree.children:
+        for arm in tree.children[1:]:
             pct_tok, target = arm.children
             pct = self.literal(literals.percent, pct_tok)
             if pct is None:
@@ -699,7 +724,7 @@ class Transformer:
         fields: dict = {"outcomes": []}
         seen: dict[str, Tree] = {}
         queue_outcomes = {"timeout": ir.Outcome.FAILED, "failed": ir.Outcome.FAILED}
-        for st in tree.children:
+        for st in tree.children[1:]:
             if self.dial_setting(st, fields, seen, owner, "queue", queue_outcomes):
                 continue
             kind = st.data
@@ -730,7 +755,7 @@ class Transformer:
         return ir.Queue(span=self.span(tree), **{k: v for k, v in fields.items() if v is not None})
 
     def terminal_voicemail(self, tree: Tree, owner: str) -> ir.Voicemail:
-        box_tok, *options = tree.children
+        _, box_tok, *options = tree.children
         fields: dict = {}
         seen: dict[str, Tree] = {}
         for opt in options:
