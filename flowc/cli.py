@@ -82,6 +82,8 @@ def report(results, fmt: Format, *, quiet: bool = False) -> int:
                 sys.stderr.write(render_full(d, line_of, color) + "\n\n")
         if not quiet:
             sys.stderr.write(summary_line(errors, warnings, len(results)) + "\n")
+    if any(d.code == "E001" for d in diagnostics):
+        return EXIT_USAGE  # an unreadable file is an I/O error, not an error in a flow
     return EXIT_ERRORS if errors else EXIT_OK
 
 
@@ -280,3 +282,180 @@ def main() -> None:
         sys.stderr.write(f"flowc: internal error: {exc.__class__.__name__}: {exc}\n"
                          "please report this with the input that caused it\n")
         sys.exit(EXIT_USAGE)
+
+
+# ---------------------------------------------------------------- running and testing flows
+
+
+class TestFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="A flow file.", show_default=False)],
+    caller: Annotated[Optional[str], typer.Option("--caller", help="Caller ID (default 13812345678; '' or anonymous = withheld).")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", "--time", help="Wall-clock time of the call, ISO 8601 (default: now, +08:00).")] = None,
+    press: Annotated[Optional[list[str]], typer.Option("--press", help="Keys to press 0.5 s into the next menu (KEYS@prompt+0.5); repeatable.")] = None,
+    dtmf: Annotated[Optional[str], typer.Option("--dtmf", help="Caller actions in the harness grammar: 2@prompt+0.5,1@+2,hangup@+10.")] = None,
+    phone: Annotated[Optional[list[str]], typer.Option("--phone", help="NUMBER=BEHAVIOUR, e.g. 13800000001=busy or 13800000002=answer:after=5:talk=30; repeatable.")] = None,
+    default_phone: Annotated[Optional[str], typer.Option("--default-phone", help="Behaviour of phones not listed (default unreachable).")] = None,
+    caller_hangup_after: Annotated[Optional[float], typer.Option("--caller-hangup-after", help="The caller hangs up this many seconds after the answer.")] = None,
+    prompt_seconds: Annotated[Optional[float], typer.Option("--prompt-seconds", help="Length of every prompt (default 1.0).")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option("--max-seconds", help="Hard limit of the call (default 120, then hangup by=timeout).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the random draws (default 0).")] = None,
+    draw: Annotated[Optional[list[int]], typer.Option("--draw", help="Fix the next random draw (1..100); repeatable, used in order.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full trace as JSON (docs/trace.md).")] = False,
+    events: Annotated[bool, typer.Option("--events", help="Print only the observable events, one JSON object per line (normalize.py format).")] = False,
+    format: FormatOpt = Format.full,
+) -> None:
+    """Run one simulated call through a flow and print what happened.
+
+    Examples:
+
+      flowc run examples/small_shop.flow --phone 057187654321=busy --phone 13900001111=answer:after=3
+
+      flowc run examples/hotel_chain.flow --at 2026-11-23T10:00+08:00 --press 1 --press 2
+
+      flowc run examples/vip_line.flow --caller 13800138000 --events > interp.jsonl
+    """
+    from .interp import FlowLoadError, Session, World, WorldError
+
+    if press and dtmf:
+        sys.stderr.write("flowc: error: give keys with --press or --dtmf, not both\n")
+        raise typer.Exit(EXIT_USAGE)
+    if as_json and events:
+        sys.stderr.write("flowc: error: --json and --events are two different outputs; choose one\n")
+        raise typer.Exit(EXIT_USAGE)
+    if not file.is_file():
+        sys.stderr.write(f"flowc: error: {file}: no such file\n")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        world = World.build(caller=caller, time=at, dtmf=dtmf or [f"{k}@prompt+0.5" for k in press or []],
+                            phones=phone or [], default_phone=default_phone, caller_hangup_after=caller_hangup_after,
+                            prompt_seconds=prompt_seconds, max_seconds=max_seconds, seed=seed, draws=draw or [])
+    except WorldError as exc:
+        option = {"dtmf": "--press/--dtmf", "phones": "--phone", "time": "--at"}.get(exc.key or "", f"--{exc.key}")
+        sys.stderr.write(f"flowc: error: {option}: {exc.message}\n")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        session = Session(file)
+    except FlowLoadError as exc:
+        from .pipeline import Result
+
+        raise typer.Exit(report([Result(str(file), None, exc.diagnostics, exc.sources)], format) or EXIT_ERRORS)
+    trace = session.call(world)
+    if as_json:
+        sys.stdout.write(trace.to_json() + "\n")
+    elif events:
+        sys.stdout.write(trace.observable_jsonl())
+    else:
+        sys.stdout.write(_run_header(trace) + "\n" + trace.render() + "\n")
+
+
+def _run_header(trace) -> str:
+    summary = trace.to_dict()
+    caller = summary["caller"]
+    place = " ".join(p for p in (caller["province"], caller["city"]) if p)
+    who = caller["digits"] or "(withheld)"
+    when = trace.world.time.isoformat(timespec="minutes")
+    return (f"flow {trace.flow}: call from {who} ({caller['kind']}{', ' + place if place else ''}) at {when}\n"
+            f"{'time':>8}  event")
+
+
+@app.command(name="test")
+def test_command(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Scenario files, flows (their NAME.scenarios.yaml) or directories; default: the current directory.", show_default=False)] = None,
+    coverage: Annotated[bool, typer.Option("--coverage", help="Report which steps, options and arms the scenarios reached.")] = False,
+    format: Annotated[TestFormat, typer.Option("--format", "-f", help="text: like a test runner; json: one document on stdout.")] = TestFormat.text,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only failures and the summary line.")] = False,
+) -> None:
+    """Run the scenarios kept next to flows (NAME.scenarios.yaml) and check their expectations.
+
+    Exit code 0 when every scenario passed, 1 when one failed or a file has errors,
+    2 when no scenario file was found.
+
+    Examples:
+
+      flowc test examples/
+
+      flowc test examples/hotel_chain.flow --coverage
+    """
+    from .interp.runner import run_scenario_file
+    from .interp.scenario import iter_scenario_files
+    from .pipeline import Workspace
+
+    targets = paths or [Path(".")]
+    missing = [p for p in targets if not p.exists()]
+    files = list(dict.fromkeys(iter_scenario_files([p for p in targets if p.exists()])))
+    for p in missing:
+        sys.stderr.write(f"flowc: error: {p}: no such file or directory\n")
+    absent = [f for f in files if not f.is_file()]
+    for f in absent:
+        sys.stderr.write(f"flowc: error: {f}: no such scenario file\n")
+    files = [f for f in files if f.is_file()]
+    if missing or absent or not files:
+        if not files and not missing and not absent:
+            sys.stderr.write("flowc: error: no *.scenarios.yaml found in " + ", ".join(map(str, targets)) + "\n")
+        raise typer.Exit(EXIT_USAGE)
+    ws = Workspace()
+    reports = [run_scenario_file(f, ws) for f in files]
+    passed = sum(r.passed for r in reports)
+    failed = sum(r.failed for r in reports)
+    if format is TestFormat.json:
+        _test_json(reports, passed, failed, coverage)
+    else:
+        _test_text(reports, passed, failed, coverage, quiet)
+    raise typer.Exit(EXIT_ERRORS if failed else EXIT_OK)
+
+
+def _test_text(reports, passed: int, failed: int, coverage: bool, quiet: bool) -> None:
+    out = sys.stdout
+    for r in reports:
+        if r.errors:
+            out.write(f"{r.scenario_path}: cannot run ({len(r.errors)} error(s))\n")
+            out.flush()
+            report([r], Format.full, quiet=True)
+            continue
+        if not quiet:
+            out.write(f"{r.scenario_path}\n")
+        for res in r.results:
+            if res.passed:
+                if not quiet:
+                    calls = f" ({len(res.calls)} calls)" if len(res.calls) > 1 else ""
+                    out.write(f"  PASS  {res.scenario.name}{calls}\n")
+                continue
+            if quiet:
+                out.write(f"{r.scenario_path}\n")
+            out.write(f"  FAIL  {res.scenario.name}  (line {res.scenario.span.line})\n")
+            for line in res.report().splitlines():
+                out.write(f"        {line}\n")
+    if coverage:
+        out.write("coverage:\n")
+        for r in reports:
+            if r.coverage is None:
+                continue
+            out.write(f"  {r.flow_path}  {r.coverage.summary()}\n")
+            for item in r.coverage.missed:
+                out.write(f"    never reached: {item.where}  {item.label}\n")
+    out.write(f"{passed} passed, {failed} failed\n")
+
+
+def _test_json(reports, passed: int, failed: int, coverage: bool) -> None:
+    import json
+
+    from .render import to_json_record
+
+    doc = {"passed": passed, "failed": failed, "files": []}
+    for r in reports:
+        doc["files"].append({
+            "scenarios_file": r.scenario_path,
+            "flow": r.flow_path,
+            "diagnostics": [to_json_record(d) for d in r.diagnostics],
+            "scenarios": [{"name": res.scenario.name, "line": res.scenario.span.line, "passed": res.passed,
+                           "calls": len(res.calls), "report": None if res.passed else res.report()}
+                          for res in r.results],
+            "coverage": r.coverage.to_dict() if coverage and r.coverage else None,
+        })
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
