@@ -138,7 +138,7 @@ def test_test_usage_errors_exit_2(tmp_path):
     assert run("test", str(tmp_path / "lonely.flow")).exit_code == 2  # a flow without scenarios
 
 
-def test_test_examples_fresh_process_is_fast():
+def test_test_examples_as_a_fresh_process():
     done = subprocess.run([sys.executable, "-m", "flowc", "test", "examples/", "-q"], cwd=ROOT, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -584,7 +584,8 @@ def test_S_VM_1():
     flow_max = run('step a { voicemail 100 max 30s }')
     assert obs(flow_max) == [(0.0, "voicemail", "100"), (30.0, "hangup", "flow")]
     greeting = run('step a { voicemail 100 max 30s greeting "hello" }', prompt_duration={"hello": 4})
-    assert obs(greeting)[-1] == (34.0, "hangup", "flow")
+    # A custom greeting is an ordinary prompt, played before the voicemail application.
+    assert obs(greeting) == [(0.0, "play", "hello"), (4.0, "voicemail", "100"), (34.0, "hangup", "flow")]
     caller = run('step a { voicemail 100 }', caller_hangup_after=12)
     assert obs(caller)[-1] == (12.0, "hangup", "caller")
 

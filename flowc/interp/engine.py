@@ -1062,11 +1062,13 @@ class _Call:
         self.end("flow", "survey finished")
 
     def voicemail(self, vm: _VoicemailT) -> None:
-        """S-VM-1: the greeting, then at most `max` of message; the caller may hang up first."""
+        """S-VM-1: a custom greeting is played like any prompt (and replaces the mailbox's
+        own), then at most `max` of message; the caller may hang up at any point."""
+        if vm.greeting:
+            self.play(vm.greeting, prompt_name(vm.greeting))
         self.emit("voicemail", {"box": vm.box, "greeting": vm.greeting, "max": vm.max_ms / 1000})
         self.moment("voicemail")
-        greeting = self.world.prompt_length_ms(vm.greeting, prompt_name(vm.greeting)) if vm.greeting else 0
-        self.advance(self.now + greeting + vm.max_ms, False, "voicemail")
+        self.advance(self.now + vm.max_ms, False, "voicemail")
         self.end("flow", "the message reached its maximum length")
 
     # ------------------------------------------------------------ what branches read
