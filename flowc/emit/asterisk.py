@@ -1,0 +1,986 @@
+"""The Asterisk target: a checked flow -> dialplan for stock Asterisk 20/22 (pbx_config).
+
+Output per flow (docs/targets/asterisk.md):
+
+* `<flow>.conf`: the dialplan, to `#include` from extensions.conf. The entry context is
+  `<prefix><flow>` with the 400 number as its extension; every step is a context
+  `<prefix><flow>-<step>` (extension `s`) headed by a `; <file>:<line> step <name>` comment;
+  helpers shared by the flow's steps live in `<prefix><flow>--lib`, surveys in
+  `<prefix><flow>--survey-<name>`, prefix tables in `<step context>-r…` / `-c`.
+* `<flow>.queues.conf`, `<flow>.voicemail.conf`, `<flow>.musiconhold.conf`: the queues,
+  mailboxes and music-on-hold classes the flow needs, each to `#include` in that file.
+
+Every construct is plain dialplan (no AGI): Read for menus and extensions, Dial one phone
+at a time for sequential-type strategies (the start picked by RAND, AstDB or a weighted
+draw), Dial(A&B) for ring-all, Queue, MixMonitor, VoiceMail. The phone outcome of
+docs/semantics.md S-DIAL-1/9 is decided from DIALSTATUS plus each leg's hang-up cause,
+which a pre-dial handler (`Dial(…,b())`) records with a hang-up handler on the leg.
+
+Safety: every value interpolated into the dialplan goes through `escape()` (the Jinja
+filter `dp`), the one place that validates names, prompts, numbers and generated code
+and encodes free text; caller data (CALLERID(num), digits read) only ever enters through
+FILTER(). Decisions (labels, order, thresholds, tables) are made here; the templates in
+targets/asterisk/ only loop and interpolate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import PurePosixPath
+
+from .. import ir
+from ..diagnostics import Diagnostic
+from . import lower
+from .base import Target
+
+__all__ = ["AsteriskTarget", "UnsafeValue", "escape"]
+
+
+# ====================================================================== escaping
+
+
+class UnsafeValue(ValueError):
+    """A value that cannot be written into dialplan safely (a bug upstream if it happens:
+    `unsupported()` reports such values as E501 before `render()` is called)."""
+
+
+_KINDS = {
+    # contexts, labels, variable names, queue and music classes, mailboxes, option letters
+    "word": re.compile(r"[A-Za-z0-9_.\-]+\Z"),
+    # names from the .flow (steps, groups, flows): letters of any script, digits, `_ . -`
+    "name": re.compile(r"[\w.\-]+\Z"),
+    # AstDB family/key
+    "dbkey": re.compile(r"[\w.\-]+(?:/[\w.\-]+)+\Z"),
+    # a sound file name without extension, relative to the sounds dir or absolute
+    "prompt": re.compile(r"/?(?!.*(?:^|/)\.\.(?:/|$))[\w\-.]+(?:/[\w\-.]+)*\Z"),
+    "number": re.compile(r"[0-9]+\Z"),
+    # a Dial/Queue member string made from the dial template (checked by settings)
+    "dialstring": re.compile(r"[A-Za-z0-9_\-./@:+#*&]+\Z"),
+    "zone": re.compile(r"[A-Za-z]+(?:/[A-Za-z0-9_+\-]+)+\Z"),
+    # dialplan written by this module (expressions, options, patterns): no comment,
+    # no line break, no backslash, no quote other than the REGEX delimiter
+    "code": re.compile(r"[A-Za-z0-9_\-.${}\[\]()<>=!&|:\"+*/%,^?# ~@]*\Z"),
+    # the rows of a prefix table: `exten => <digits or pattern>,1,<Goto or Hangup>  ; note`
+    "table": re.compile(r"(?:exten => (?:_X|_X\.|_[0-9]+\.|[0-9]+),1,"
+                        r"(?:Goto\([A-Za-z0-9_.\-]+,(?:s|\$\{EXTEN:1\}),1\)|Hangup\(\))"
+                        r"(?:  ; [0-9A-Za-z_.\- :…()]*)?(?:\n|\Z))+\Z"),
+}
+# free text that may stay literal in a Set() value: no expansion, quote, escape or separator
+_PLAIN_TEXT = re.compile(r"[^\x00-\x1f\x7f$,;\\\"'(){}\[\]|`^%]+\Z")
+_URI_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def escape(value, kind: str = "word") -> str:
+    """THE escaping point of the Asterisk target (Jinja filter `dp`).
+
+    * `word`, `name`, `dbkey`, `prompt`, `number`, `dialstring`, `zone`, `code`: the value
+      must already be safe in an application argument: it is returned unchanged or
+      `UnsafeValue` is raised. None of these admits `;`, `,`, `|`, `\\`, a quote (except
+      the `"` of REGEX in generated `code`), a line break or `${` from user data.
+    * `text`: free text (tag values) for the value of a Set(): returned as is when it has
+      no character the dialplan treats specially, else as `${URIDECODE(…)}` with every such
+      ASCII character percent-encoded, so it reaches the CDR unchanged and inert.
+    * `comment`: the rest of a `;` comment line: line breaks and control characters become
+      `?` (a comment cannot be left otherwise).
+    """
+    text = str(value)
+    if kind == "comment":
+        return _CONTROL.sub("?", text)
+    if kind == "text":
+        if _PLAIN_TEXT.match(text) and text == text.strip():
+            return text
+        if _CONTROL.search(text):
+            raise UnsafeValue(f"text {text[:40]!r} has control characters")
+        encoded = "".join(ch if ch in _URI_SAFE or ord(ch) > 0x7f else f"%{ord(ch):02X}" for ch in text)
+        return "${URIDECODE(" + encoded + ")}"
+    pattern = _KINDS.get(kind)
+    if pattern is None:
+        raise ValueError(f"unknown escaping kind {kind!r}")
+    if not pattern.match(text) or (kind not in ("code", "table") and "${" in text):
+        raise UnsafeValue(f"{kind} {text[:60]!r} cannot be written into Asterisk dialplan safely")
+    return text
+
+
+def _safe(value, kind: str) -> bool:
+    try:
+        escape(value, kind)
+        return True
+    except UnsafeValue:
+        return False
+
+
+# ====================================================================== small helpers
+
+DEFAULT_SOUNDS_DIR = "/var/lib/asterisk/sounds"  # astdatadir/sounds of a stock install
+
+
+def secs(x: float) -> str:
+    """Seconds as Asterisk reads them: `15`, `2.5`."""
+    return f"{x:g}" if x != int(x) else str(int(x))
+
+
+def _basename(file: str | None) -> str:
+    return PurePosixPath(str(file or "flow")).name
+
+
+def _line(node) -> int:
+    return node.span.line if node is not None and node.span is not None else 0
+
+
+def _tag_var(key: str) -> str:
+    """CDR variable of a tag: `flowc_tag_<key>`, non-ASCII keys as lower.ident() spells them."""
+    return "flowc_tag_" + (key if re.fullmatch(r"[A-Za-z0-9_]+", key) else lower.ident(key))
+
+
+def _phone_label(phone: ir.Phone) -> str:
+    return f"{phone.number} ({phone.name})" if phone.name else phone.number
+
+
+# ====================================================================== view model
+
+
+@dataclass
+class Leg:
+    dial: str  # dial string, e.g. PJSIP/13800000001@trunk
+    ring: str
+    label: str  # comment text
+
+
+@dataclass
+class DialView:
+    mode: str  # single | sequence | rotate | ringall
+    legs: list[Leg]
+    options: str
+    about: str  # comment
+    start: list[str] = field(default_factory=list)  # code lines that set FLOWC_START (rotate)
+    start_comment: str = ""
+    outcome_targets: dict[str, str | None] = field(default_factory=dict)  # busy/no_answer/unreachable
+    same_target: bool = False
+    survey: str | None = None  # survey context
+    lib: str = ""  # the flow's helper context
+
+
+class _Names:
+    """Context names of one flow, all unique and dialplan-safe."""
+
+    def __init__(self, flow: ir.Flow, prefix: str):
+        self.flow_ident = lower.ident(flow.name)
+        self.entry = prefix + self.flow_ident
+        steps = lower.unique_idents([s.name for s in flow.steps])
+        self.step = {name: f"{self.entry}-{i}" for name, i in steps.items()}
+        self.lib = f"{self.entry}--lib"
+        surveys = lower.unique_idents(sorted(flow.surveys))
+        self.survey = {name: f"{self.entry}--survey-{i}" for name, i in surveys.items()}
+
+
+# ====================================================================== the target
+
+
+class AsteriskTarget(Target):
+    name = "asterisk"
+
+    @property
+    def env(self):
+        """One Jinja environment for every AsteriskTarget of the process: `flowc compile`
+        makes a target per flow, and compiling the templates again each time would cost more
+        than rendering (the filters are pure functions, so sharing is safe)."""
+        env = AsteriskTarget.__dict__.get("_shared_env")
+        if env is None:
+            env = Target.env.func(self)
+            AsteriskTarget._shared_env = env
+        return env
+
+    def configure_env(self, env) -> None:
+        env.filters["dp"] = escape
+        env.filters["chomp"] = lambda text: str(text).rstrip("\n")  # a macro's lines, without the last newline
+
+    # ------------------------------------------------------------------ E501
+
+    def unsupported(self, flow: ir.Flow) -> list[Diagnostic]:
+        """Rules of docs/semantics.md that this flow needs and stock Asterisk cannot do
+        exactly, and values the dialplan cannot carry (see `escape`)."""
+        out: list[Diagnostic] = []
+        opts = self.options
+
+        def need(ok: bool, message: str, node, help: str | None = None) -> None:
+            if not ok:
+                out.append(self.e501(message, node.span if node is not None else flow.span, help=help))
+
+        for step in flow.steps:
+            t = step.terminal
+            if isinstance(t, ir.Queue):
+                group = flow.groups.get(t.group or "")
+                rings = _queue_rings(t, group)
+                need(len(rings) <= 1, f"S-Q-2: the agents of group `{t.group}` ring for different times "
+                     f"({', '.join(secs(r) + 's' for r in sorted(rings))}); app_queue has one ring time per queue",
+                     t, help="give the queue step its own `ring`, or the group's phones one ring time")
+                ring = min(rings) if rings else 20.0
+                for what, value in (("max_wait", t.max_wait), ("retry", t.retry), ("ring", ring),
+                                    ("announce every", t.announce_every)):
+                    need(value is None or (value == int(value) and value >= 1),
+                         f"S-Q-2: app_queue counts `{what}` in whole seconds (>= 1s), not {secs(value or 0)}s",
+                         t, help="use whole seconds")
+            if isinstance(t, (ir.Menu, ir.Extension)):
+                need(t.timeout > 0, "S-MENU-1: Read() cannot wait 0 seconds for a key", t,
+                     help="give a timeout of at least 1ms")
+            if isinstance(t, ir.Voicemail):
+                need(t.max_length == int(t.max_length) and t.max_length >= 1,
+                     f"S-VM-1: voicemail.conf `maxsecs` is whole seconds, not {secs(t.max_length)}s", t,
+                     help="use whole seconds")
+            for ring, node in self._ring_times(flow, step):
+                need(ring > 0, "S-DIAL-2: Dial() cannot ring for 0 seconds (it would ring forever)", node)
+        for sv in flow.surveys.values():
+            need(sv.timeout > 0, "S-SURVEY-3: Read() cannot wait 0 seconds for a key", sv)
+        # S-VM-1: one `maxsecs` per mailbox
+        maxes: dict[str, tuple[float, ir.Node]] = {}
+        for step in flow.steps:
+            t = step.terminal
+            if isinstance(t, ir.Voicemail):
+                if t.box in maxes and maxes[t.box][0] != t.max_length:
+                    need(False, f"S-VM-1: mailbox {t.box} is used with two maximum lengths "
+                         f"({secs(maxes[t.box][0])}s and {secs(t.max_length)}s); Asterisk keeps one `maxsecs` "
+                         "per mailbox", t, help="use the same `max` for every voicemail step of a mailbox")
+                maxes.setdefault(t.box, (t.max_length, t))
+        out.extend(self._retention_problems(flow))
+        # values the dialplan cannot carry
+        for text, node, kind in self._values(flow):
+            need(_safe(text, kind), f"`{str(text)[:40]}` cannot be written into dialplan safely", node,
+                 help="use letters, digits, `_`, `-`, `.` and `/`")
+        if opts.dial_template.count("{number}") != 1 or not _safe(opts.dial_template.replace("{number}", "1"),
+                                                                      "dialstring"):
+            need(False, f"the dial template `{opts.dial_template}` cannot be used in Dial()", None)
+        return out
+
+    def _ring_times(self, flow: ir.Flow, step: ir.Step):
+        t = step.terminal
+        if isinstance(t, ir.Dial):
+            for leg in self._legs_of(flow, t.dest, t.ring):
+                yield leg[1], t
+        elif isinstance(t, ir.Extension):
+            for e in t.entries:
+                if e.dest:
+                    for leg in self._legs_of(flow, e.dest, t.ring):
+                        yield leg[1], e
+
+    def _retention_problems(self, flow: ir.Flow) -> list[Diagnostic]:
+        """S-ACT-3 raises the retention of a running recording; Asterisk writes it into the
+        file name when MixMonitor starts and cannot rename the file, so a flow where a
+        later `record` asks for more days than an earlier one is refused."""
+        records: dict[str, list[ir.Record]] = {}
+        for s in flow.steps:
+            records[s.name] = [a for a in s.actions if isinstance(a, ir.Record)]
+        succ: dict[str, set[str]] = {s.name: {t for _, t in _edges(s)} for s in flow.steps}
+
+        def reachable(start: str) -> set[str]:
+            seen, stack = set(), [start]
+            while stack:
+                n = stack.pop()
+                for m in succ.get(n, ()):
+                    if m not in seen:
+                        seen.add(m)
+                        stack.append(m)
+            return seen
+
+        out = []
+        first = flow.record.retain_days if flow.record else None
+        for s in flow.steps:
+            later_steps = reachable(s.name)
+            for i, rec in enumerate(records[s.name]):
+                earlier = [first] if first is not None else []
+                earlier += [r.retain_days for r in records[s.name][:i]]
+                later = [r.retain_days for r in records[s.name][i + 1:]]
+                later += [r.retain_days for n in later_steps for r in records[n]]
+                if s.name in later_steps:  # the step itself comes round again
+                    later += [r.retain_days for r in records[s.name]]
+                low = min(earlier + [rec.retain_days])
+                if any(d > low for d in later) or any(e < rec.retain_days for e in earlier):
+                    out.append(self.e501(
+                        "S-ACT-3: a later `record` may raise the retention of a running recording; Asterisk "
+                        "names the file (…-r<days>d-…) when MixMonitor starts and cannot rename it", rec.span,
+                        help="give every `record` of the flow the same `retain`"))
+                    return out
+        return out
+
+    def _values(self, flow: ir.Flow):
+        """(text, node, escaping kind) of every .flow value that reaches the dialplan."""
+        yield flow.name, flow, "name"
+        for s in flow.steps:
+            yield s.name, s, "name"
+            for a in s.actions:
+                if isinstance(a, (ir.Play, ir.Ringback)):
+                    yield a.prompt, a, "prompt"
+                elif isinstance(a, ir.Tag):
+                    yield a.key, a, "name"
+                    yield a.value, a, "text"
+            t = s.terminal
+            if isinstance(t, (ir.Menu, ir.Extension)):
+                for p in (t.prompt, t.invalid.prompt, t.no_input.prompt):
+                    if p:
+                        yield p, t, "prompt"
+            elif isinstance(t, ir.Queue):
+                for p in (t.music, t.announce):
+                    if p:
+                        yield p, t, "prompt"
+            elif isinstance(t, ir.Voicemail):
+                yield t.box, t, "word"
+                if t.greeting:
+                    yield t.greeting, t, "prompt"
+            dests = [t.dest] if isinstance(t, ir.Dial) else \
+                [e.dest for e in t.entries if e.dest] if isinstance(t, ir.Extension) else []
+            for d in dests:
+                if d.phone is not None:
+                    yield d.phone.number, d, "number"
+        if flow.ringback:
+            yield flow.ringback, flow, "prompt"
+        for tag in flow.tags:
+            yield tag.key, tag, "name"
+            yield tag.value, tag, "text"
+        for g in flow.groups.values():
+            yield g.name, g, "name"
+            for m in g.members:
+                yield m.phone.number, m, "number"
+        for sv in flow.surveys.values():
+            for p in (sv.prompt, sv.invalid, sv.thanks):
+                if p:
+                    yield p, sv, "prompt"
+        for sc in flow.schedules.values():
+            yield sc.timezone or flow.timezone, sc, "zone"
+        yield flow.timezone, flow, "zone"
+        if flow.hotline:
+            yield flow.hotline.number, flow.hotline, "number"
+
+    # ------------------------------------------------------------------ render
+
+    def render(self, flow: ir.Flow) -> dict[str, str]:
+        view = _Builder(self, flow).build()
+        base = view["names"].flow_ident
+        out = {f"{base}.conf": self.env.get_template("flow.conf.j2").render(**view)}
+        if view["queues"]:
+            out[f"{base}.queues.conf"] = self.env.get_template("queues.conf.j2").render(**view)
+        if view["mailboxes"]:
+            out[f"{base}.voicemail.conf"] = self.env.get_template("voicemail.conf.j2").render(**view)
+        if view["moh"]:
+            out[f"{base}.musiconhold.conf"] = self.env.get_template("musiconhold.conf.j2").render(**view)
+        return out
+
+    # ------------------------------------------------------------------ shared with the builder
+
+    def _legs_of(self, flow: ir.Flow, dest: ir.DialTarget, step_ring: float | None):
+        """[(phone, ring seconds)] in written order (S-DIAL-2)."""
+        if dest.phone is not None:
+            return [(dest.phone, step_ring if step_ring is not None else 20.0)]
+        group = flow.groups[dest.group]
+        return [(m.phone, step_ring if step_ring is not None else group.ring_of(m)) for m in group.members]
+
+
+def _queue_rings(t: ir.Queue, group: ir.Group | None) -> set[float]:
+    """S-Q-2: every agent rings for the queue's `ring`, else for its own ring time in the group."""
+    if t.ring is not None:
+        return {t.ring}
+    return {group.ring_of(m) for m in group.members} if group else set()
+
+
+def _edges(step: ir.Step):
+    from ..checks import edges
+
+    return edges(step)
+
+
+# ====================================================================== builder
+
+
+class _Builder:
+    """Turns one flow into the view the templates render (dicts and small dataclasses)."""
+
+    def __init__(self, target: AsteriskTarget, flow: ir.Flow):
+        self.t = target
+        self.flow = flow
+        self.opts = target.options
+        self.names = _Names(flow, self.opts.context_prefix)
+        self.file = _basename(flow.span.file if flow.span else None)
+        self.moh: dict[str, dict] = {}  # prompt -> class view
+        self.lib: set[str] = set()
+        self.used_surveys: list[str] = []
+        self.tables: list[dict] = []
+        self.subcontexts: list[dict] = []
+        self.queues: list[dict] = []
+        self.mailboxes: dict[str, dict] = {}
+        self.uses_ringback = bool(flow.ringback) or any(
+            isinstance(a, ir.Ringback) for s in flow.steps for a in s.actions)
+        self.uses_caller = any(isinstance(s.terminal, ir.Branch) and s.terminal.on in ("region", "caller")
+                               for s in flow.steps)
+
+    # -------------------------------------------------------------- basics
+
+    def goto(self, step: str | None) -> str:
+        """Dialplan to go to a step, or to end the call (S-CALL-5)."""
+        if step is None:
+            return "Hangup()"
+        return f"Goto({escape(self.names.step[step], 'word')},s,1)"
+
+    def prompt(self, name: str) -> str:
+        escape(name, "prompt")
+        return f"{self.opts.prompt_dir}/{name}" if self.opts.prompt_dir else name
+
+    def absolute_prompt(self, name: str) -> str:
+        """Music-on-hold playlists take only absolute paths (res_musiconhold): the prompt
+        directory when it is absolute, else Asterisk's default sounds directory."""
+        path = self.prompt(name)
+        return path if path.startswith("/") else f"{DEFAULT_SOUNDS_DIR}/{path}"
+
+    def moh_class(self, prompt: str, why: str, node) -> str:
+        if prompt not in self.moh:
+            name = f"{self.names.entry}-moh{len(self.moh) + 1}"
+            self.moh[prompt] = {"name": name, "entry": self.absolute_prompt(prompt), "prompt": prompt,
+                                "why": why, "line": _line(node)}
+        return self.moh[prompt]["name"]
+
+    def survey_for(self, name: str | None) -> str | None:
+        """S-SURVEY-1: the step's survey, else the flow's."""
+        name = name or self.flow.survey
+        if name is None:
+            return None
+        if name not in self.used_surveys:
+            self.used_surveys.append(name)
+        return self.names.survey[name]
+
+    # -------------------------------------------------------------- the flow
+
+    def build(self) -> dict:
+        flow = self.flow
+        entry = self.entry_view()
+        steps = [self.step_view(s) for s in flow.steps]
+        surveys = [self.survey_view(flow.surveys[n]) for n in self.used_surveys]
+        if surveys:
+            self.lib.add("survey")
+        return {
+            "flow": {"name": flow.name, "title": flow.title, "file": self.file, "line": _line(flow),
+                     "hotline": flow.hotline.number if flow.hotline else None,
+                     "carrier": flow.hotline.carrier if flow.hotline else None,
+                     "timezone": flow.timezone},
+            "names": self.names,
+            "settings": self.opts,
+            "entry": entry,
+            "steps": steps,
+            "subcontexts": self.subcontexts,
+            "lib": self.lib_view(),
+            "surveys": surveys,
+            "tables": self.tables,
+            "queues": self.queues,
+            "mailboxes": list(self.mailboxes.values()),
+            "voicemail_context": self.opts.voicemail_context,
+            "moh": list(self.moh.values()),
+        }
+
+    def entry_view(self) -> dict:
+        """S-CALL-1/2: answer, then tags, recording, ringback, in that order."""
+        flow = self.flow
+        actions = [self.action_view(tag, flow_level=True) for tag in flow.tags]
+        if flow.record:
+            actions.append(self.action_view(flow.record, flow_level=True))
+        if flow.ringback:
+            actions.append(self.action_view(ir.Ringback(prompt=flow.ringback, span=flow.span), flow_level=True))
+        draws = self.opts.test_hooks and self.needs_draws()
+        if self.uses_caller:
+            self.lib.add("caller")
+        return {"exten": flow.hotline.number if flow.hotline else "s", "actions": actions,
+                "draws": draws, "caller": self.uses_caller,
+                "first": self.goto(flow.entry.name) if flow.steps else "Hangup()"}
+
+    def needs_draws(self) -> bool:
+        for s in self.flow.steps:
+            t = s.terminal
+            if isinstance(t, ir.Split):
+                return True
+            dests = [t.dest] if isinstance(t, ir.Dial) else [e.dest for e in t.entries if e.dest] \
+                if isinstance(t, ir.Extension) else []
+            for d in dests:
+                if d.group and self.flow.groups[d.group].strategy in (ir.Strategy.RANDOM, ir.Strategy.RATIO):
+                    return True
+        return False
+
+    # -------------------------------------------------------------- actions
+
+    def action_view(self, a, flow_level: bool = False) -> dict:
+        """One action (S-ACT-*) for the `action` macro of _macros.j2."""
+        where = "flow " if flow_level else ""
+        if isinstance(a, ir.Play):
+            return {"kind": "play", "prompt": self.prompt(a.prompt)}
+        if isinstance(a, ir.Tag):
+            return {"kind": "tag", "var": _tag_var(a.key), "value": a.value,
+                    "about": f"{where}tag {a.key} = \"{a.value}\" (S-ACT-2)"}
+        if isinstance(a, ir.Record):
+            self.lib.add("record")
+            return {"kind": "record", "days": a.retain_days, "lib": self.names.lib,
+                    "about": f"{where}record retain {a.retain_days}d (S-ACT-3)"}
+        if isinstance(a, ir.Ringback):
+            return {"kind": "ringback", "class": self.moh_class(a.prompt, "ringback", a),
+                    "about": f"{where}ringback \"{a.prompt}\" for every later dial (S-ACT-4)"}
+        raise TypeError(a)
+
+    # -------------------------------------------------------------- steps
+
+    def step_view(self, step: ir.Step) -> dict:
+        t = step.terminal
+        view = {"name": step.name, "ctx": self.names.step[step.name], "line": _line(step),
+                "synthetic": step.synthetic, "kind": t.kind, "actions": [], "extra": {}}
+        view["actions"] = [self.action_view(a) for a in step.actions]
+        view["t"] = getattr(self, f"{t.kind}_view")(step, t, view)
+        return view
+
+    def goto_view(self, step, t: ir.Goto, view):
+        return {"next": self.goto(t.target), "target": t.target}
+
+    def hangup_view(self, step, t: ir.Hangup, view):
+        return {}
+
+    # ---- menus (S-MENU-*)
+
+    def _handler(self, h: ir.InputHandler) -> dict:
+        return {"prompt": self.prompt(h.prompt) if h.prompt else None,
+                "next": self.goto(h.target) if h.target else None}
+
+    def menu_view(self, step, t: ir.Menu, view):
+        options = []
+        for o in t.options:
+            if o.action == "repeat":
+                options.append({"key": o.key, "next": "Goto(attempt)", "what": "repeat"})
+            else:
+                what = "back" if o.action == "back" else f"-> {o.target}"
+                options.append({"key": o.key, "next": self.goto(o.target), "what": what})
+        return {"input": f"{self.names.step[step.name]}--input", "step": step.name,
+                "prompt": self.prompt(t.prompt) if t.prompt else "", "timeout": secs(t.timeout),
+                "retries": t.retries, "options": options, "invalid": self._handler(t.invalid),
+                "no_input": self._handler(t.no_input), "exhausted": self.goto(t.exhausted)}
+
+    # ---- extensions (S-EXT-*)
+
+    def extension_view(self, step, t: ir.Extension, view):
+        digits = t.digits or max((len(e.ext) for e in t.entries), default=1)
+        entries = []
+        for e in t.entries:
+            if e.target:
+                entries.append({"ext": e.ext, "next": self.goto(e.target), "what": f"-> {e.target}"})
+                continue
+            ctx = f"{self.names.step[step.name]}--x{e.ext}"
+            dial = self.make_dial(e.dest, t.ring, t.survey, t.outcomes, e)
+            self.subcontexts.append({"ctx": ctx, "comment": f"extension {e.ext} of step {step.name}: "
+                                     f"dial {dial.about}", "line": _line(e), "dial": dial,
+                                     "noop": f"step {step.name} extension {e.ext}"})
+            entries.append({"ext": e.ext, "next": f"Goto({escape(ctx, 'word')},s,1)", "what": f"dial {dial.about}"})
+        return {"input": f"{self.names.step[step.name]}--input", "step": step.name,
+                "prompt": self.prompt(t.prompt) if t.prompt else "", "timeout": secs(t.timeout),
+                "digits": digits, "retries": t.retries, "entries": entries,
+                "invalid": self._handler(t.invalid), "no_input": self._handler(t.no_input),
+                "exhausted": self.goto(t.exhausted)}
+
+    # ---- dialling (S-DIAL-*)
+
+    def make_dial(self, dest: ir.DialTarget, step_ring, survey, outcomes, node) -> DialView:
+        flow = self.flow
+        self.lib.update({"dialed", "leg"})
+        legs = [Leg(escape(self.dialstring(p.number), "dialstring"), secs(ring), _phone_label(p))
+                for p, ring in self.t._legs_of(flow, dest, step_ring)]
+        survey_ctx = self.survey_for(survey)
+        options = ("${FLOWC_RB}" if self.uses_ringback else "") + ("g" if survey_ctx else "") + \
+            f"b({self.names.lib}^leg^1(${{CHANNEL}}))"
+        probe = ir.Dial(dest=dest, outcomes=outcomes)
+        targets = {o: probe.target_for(ir.Outcome(o)) for o in ("busy", "no_answer", "unreachable")}
+        view = DialView(mode="single", legs=legs, options=escape(options, "code"), about="",
+                        outcome_targets={o: self.goto(x) for o, x in targets.items()},
+                        same_target=len(set(targets.values())) == 1, survey=survey_ctx, lib=self.names.lib)
+        if dest.phone is not None:
+            view.about = f"phone {_phone_label(dest.phone)}"
+            return view
+        group = flow.groups[dest.group]
+        n = len(legs)
+        view.about = f"group {group.name} ({group.strategy.value}, {n} phone{'s' if n != 1 else ''})"
+        if group.strategy is ir.Strategy.RING_ALL:
+            view.mode = "ringall"
+            view.legs = [Leg("&".join(l.dial for l in legs), legs[0].ring, ", ".join(l.label for l in legs))]
+        elif group.strategy is ir.Strategy.SEQUENTIAL or n == 1:
+            view.mode = "sequence" if n > 1 else "single"
+        else:
+            view.mode = "rotate"
+            view.start, view.start_comment = self.start_lines(group, n)
+        return view
+
+    def dialstring(self, number: str) -> str:
+        escape(number, "number")
+        return self.opts.dial_template.replace("{number}", number)
+
+    def start_lines(self, group: ir.Group, n: int) -> tuple[list[str], str]:
+        """Code that sets FLOWC_START, the index of the first phone (S-DIAL-4/5/6)."""
+        if group.strategy is ir.Strategy.ROUND_ROBIN:
+            key = escape(f"flowc_rr/{self.flow.name}/{group.name}", "dbkey")
+            return ([f"Set(FLOWC_START=$[0${{FILTER(0-9,${{DB({key})}})}} % {n}])",
+                     f"Set(DB({key})=$[(${{FLOWC_START}} + 1) % {n}])"],
+                    f"round_robin: position in AstDB {key}, moved on every use (S-DIAL-5)")
+        self.lib.add("draw")
+        if group.strategy is ir.Strategy.RANDOM:
+            bounds = [(i * 100) // n for i in range(1, n)]  # phone i+1 first when r > bounds[i-1]
+            why = "random: one draw r, phone ceil(r*n/100) first (S-DIAL-4, S-RAND-1)"
+        else:
+            running, bounds = 0, []
+            for m in group.members[:-1]:
+                running += m.weight or 0
+                bounds.append(running)
+            why = "ratio: one weighted draw picks the first phone (S-DIAL-6, S-RAND-1)"
+        count = " + ".join(f"(${{FLOWC_R}} > {b})" for b in bounds) or "0"
+        return [f"Gosub({self.names.lib},draw,1)", f"Set(FLOWC_START=$[{count}])"], why
+
+    def dial_view(self, step, t: ir.Dial, view):
+        return {"dial": self.make_dial(t.dest, t.ring, t.survey, t.outcomes, t)}
+
+    # ---- branches (S-BR-1, S-TIME-*, S-REG-1, S-CALLER-1), split (S-SPLIT-1)
+
+    def branch_view(self, step, t: ir.Branch, view):
+        return getattr(self, f"_branch_{t.on}")(step, t)
+
+    def _branch_time(self, step, t: ir.Branch):
+        flow = self.flow
+        zones: list[str] = []
+        fields: dict[str, set[str]] = {}
+        arms = []
+        for arm in t.arms:
+            conds = []
+            for c in arm.conditions:
+                sc = flow.schedules[c.text]
+                zone = sc.timezone or flow.timezone
+                if zone not in zones:
+                    zones.append(zone)
+                expr = lower.schedule_expr(sc, self.t.years)
+                fields.setdefault(zone, set()).update(lower.fields_used(expr))
+                conds.append((sc.name, zone, expr))
+            arms.append((conds, arm.target))
+        names = {z: ("" if i == 0 else f"_{i + 1}") for i, z in enumerate(zones)}
+        sets = []
+        for z in zones:
+            used = fields.get(z, set())
+            sfx = names[z]
+            zq = escape(z, "zone")
+            if "wday" in used:
+                sets.append((f"FLOWC_WD{sfx}", f"${{STRFTIME(${{FLOWC_EPOCH}},{zq},%u)}}", f"ISO weekday in {z}"))
+            if "ymd" in used:
+                sets.append((f"FLOWC_YMD{sfx}", f"${{STRFTIME(${{FLOWC_EPOCH}},{zq},%Y%m%d)}}", f"date in {z}"))
+            if "md" in used:
+                src = f"${{FLOWC_YMD{sfx}:4:4}}" if "ymd" in used else f"${{STRFTIME(${{FLOWC_EPOCH}},{zq},%m%d)}}"
+                sets.append((f"FLOWC_MD{sfx}", src, f"month and day in {z}"))
+            if "hm" in used:
+                sets.append((f"FLOWC_HM{sfx}", f"${{STRFTIME(${{FLOWC_EPOCH}},{zq},%H%M)}}", f"time of day in {z}"))
+        out_arms = []
+        for conds, target in arms:
+            parts, about = [], []
+            for name, zone, expr in conds:
+                parts.append(_time_code(expr, names[zone]))
+                about.append(f"{name}" + (f" ({zone})" if zone != flow.timezone else ""))
+            cond = parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+            out_arms.append({"cond": escape(cond, "code"), "next": self.goto(target), "about": ", ".join(about),
+                             "target": target})
+        return {"on": "time", "sets": [(escape(v, "word"), escape(s, "code"), c) for v, s, c in sets],
+                "arms": out_arms, "else": self.goto(t.else_target), "else_target": t.else_target,
+                "epoch": bool(sets)}
+
+    def _branch_region(self, step, t: ir.Branch):
+        from .. import regions
+
+        arms = tuple(tuple(r.id for r in (regions.lookup_region(c.text) for c in arm.conditions) if r is not None)
+                     for arm in t.arms)
+        table = _prefix_table(arms)
+        actions = {str(i): self.goto(arm.target) for i, arm in enumerate(t.arms)}
+        base = f"{self.names.step[step.name]}--r"
+        top = _split_table(base, list(table.entries), actions, self.goto(t.else_target))
+        for view in top:
+            view["comment"] += f" (region branch of step {step.name})"
+        about = [", ".join(c.text for c in arm.conditions) + f" -> {arm.target}" for arm in t.arms]
+        self.tables.extend(top)
+        return {"on": "region", "table": base, "entries": len(table.entries), "contexts": len(top),
+                "else": self.goto(t.else_target), "about": about, "else_target": t.else_target}
+
+    def _branch_caller(self, step, t: ir.Branch):
+        from ..literals import caller_pattern
+        from ..phones import normalize_caller
+
+        flow = self.flow
+        exact: list[tuple[str, int]] = []
+        prefixes: list[tuple[str, int]] = []
+        withheld_arm = None
+        about = []
+        for i, arm in enumerate(t.arms):
+            for c in arm.conditions:
+                if not c.quoted and c.text in flow.lists:
+                    for e in flow.lists[c.text].entries:
+                        (prefixes if e.prefix else exact).append((e.digits, i))
+                elif not c.quoted and c.text in ("withheld", "anonymous"):
+                    if withheld_arm is None:
+                        withheld_arm = i
+                else:
+                    digits, prefix = caller_pattern(c.text)
+                    if prefix:
+                        prefixes.append((digits, i))
+                    else:
+                        exact.append((normalize_caller(digits).digits or digits, i))
+            about.append(", ".join(c.text for c in arm.conditions) + f" -> {arm.target}")
+
+        def first_arm(number: str, is_prefix: bool) -> int | None:
+            """The arm semantics gives a number (or every longer number for a prefix)."""
+            best = None
+            for digits, i in prefixes:
+                if number.startswith(digits) and (best is None or i < best):
+                    best = i
+            if not is_prefix:
+                for digits, i in exact:
+                    if digits == number and (best is None or i < best):
+                        best = i
+            return best
+
+        rows: dict[str, str] = {}
+        for digits, _ in prefixes:
+            rows[f"_{digits}."] = str(first_arm(digits, True))
+        for digits in sorted({d for d, _ in exact} | {d for d, _ in prefixes}):
+            rows[digits] = str(first_arm(digits, False))
+        actions = {str(i): self.goto(arm.target) for i, arm in enumerate(t.arms)}
+        ctx = f"{self.names.step[step.name]}--c"
+        body = [f"exten => {p},1,{actions[a]}" for p, a in sorted(rows.items())]
+        body += [f"exten => {p},1,{self.goto(t.else_target)}  ; any other number: else" for p in ("_X", "_X.")]
+        self.tables.append({"ctx": ctx, "comment": f"caller numbers of step {step.name} (S-CALLER-1): "
+                            "exact numbers and prefixes, the most specific pattern wins", "body": "\n".join(body)})
+        withheld = self.goto(t.arms[withheld_arm].target if withheld_arm is not None else t.else_target)
+        return {"on": "caller", "table": ctx, "withheld": withheld, "about": about,
+                "else": self.goto(t.else_target), "else_target": t.else_target}
+
+    def split_view(self, step, t: ir.Split, view):
+        self.lib.add("draw")
+        running, arms = 0, []
+        for arm in t.arms:
+            running += arm.percent
+            arms.append({"upto": running, "percent": arm.percent, "next": self.goto(arm.target), "target": arm.target})
+        return {"arms": arms}
+
+    # ---- queue (S-Q-*)
+
+    def queue_view(self, step, t: ir.Queue, view):
+        flow = self.flow
+        group = flow.groups[t.group]
+        name = self.names.step[step.name]
+        ring = min(_queue_rings(t, group))  # one value: unsupported() refuses several (S-Q-2)
+        music = self.moh_class(t.music, "queue music", t) if t.music else self.opts.moh_class
+        members = []
+        for m in group.members:
+            dial = self.dialstring(m.phone.number)
+            if dial.startswith("Local/") and not dial.endswith("/n"):
+                dial += "/n"
+            members.append({"dial": escape(dial, "dialstring"), "label": _phone_label(m.phone)})
+        self.queues.append({
+            "name": name, "step": step.name, "line": _line(t), "group": group.name, "members": members,
+            "ring": secs(ring), "retry": secs(t.retry), "music": escape(music, "word"),
+            "announce": self.prompt(t.announce) if t.announce else None,
+            "every": secs(t.announce_every) if t.announce_every else None,
+        })
+        survey = self.survey_for(t.survey)
+        probe = ir.Dial(dest=ir.DialTarget(group=t.group), outcomes=t.outcomes)
+        return {"queue": name, "options": "c" if survey else "", "max_wait": secs(t.max_wait),
+                "timeout": self.goto(probe.target_for(ir.Outcome.FAILED)), "survey": survey,
+                "group": group.name}
+
+    # ---- voicemail (S-VM-1)
+
+    def voicemail_view(self, step, t: ir.Voicemail, view):
+        box = escape(t.box, "word")
+        self.mailboxes.setdefault(box, {"box": box, "max": secs(t.max_length), "line": _line(t), "step": step.name})
+        return {"box": box, "context": escape(self.opts.voicemail_context, "word"),
+                "greeting": self.prompt(t.greeting) if t.greeting else None, "max": secs(t.max_length)}
+
+    # -------------------------------------------------------------- surveys and the library
+
+    def survey_view(self, sv: ir.Survey) -> dict:
+        return {"ctx": self.names.survey[sv.name], "name": sv.name, "line": _line(sv), "prompt": self.prompt(sv.prompt),
+                "accepted": sv.keys, "timeout": secs(sv.timeout), "retries": sv.retries,
+                "invalid": self.prompt(sv.invalid) if sv.invalid else None,
+                "thanks": self.prompt(sv.thanks) if sv.thanks else None}
+
+    def lib_view(self) -> dict:
+        from ..phones import CALLER_RULES
+
+        view = {"ctx": self.names.lib, "parts": sorted(self.lib), "test_hooks": self.opts.test_hooks}
+        if "record" in self.lib:
+            view["record_file"] = escape(
+                f"{self.opts.recording_dir}/{self.names.flow_ident}-r${{ARG1}}d-"
+                f"${{STRFTIME(${{EPOCH}},{escape(self.flow.timezone, 'zone')},%Y%m%d-%H%M%S)}}-${{UNIQUEID}}."
+                f"{self.opts.recording_format}", "code")
+        if "caller" in self.lib:
+            view["rules"] = caller_rules_view(CALLER_RULES)
+        return view
+
+
+# ====================================================================== time (S-TIME-*)
+
+
+def _time_code(expr: lower.Expr, sfx: str) -> str:
+    """A lower.py schedule expression as an Asterisk `$[…]` condition over FLOWC_WD/YMD/MD/HM."""
+    var = {"wday": f"${{FLOWC_WD{sfx}}}", "ymd": f"${{FLOWC_YMD{sfx}}}", "md": f"${{FLOWC_MD{sfx}}}",
+           "hm": f"${{FLOWC_HM{sfx}}}"}
+    if isinstance(expr, lower.Weekday):
+        runs = _runs(sorted(set(expr.days)))
+        parts = [f"{var['wday']} = {a}" if a == b else f"({var['wday']} >= {a} & {var['wday']} <= {b})"
+                 for a, b in runs]
+        return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+    if isinstance(expr, lower.DateIn):
+        return f"${{REGEX(\"^({lower.compact_date_regex(expr.dates)})$\" {var['ymd']})}}"
+    if isinstance(expr, lower.Between):
+        v = var[expr.field]
+        top = {"hm": 2359, "md": 1231}.get(expr.field)
+        if expr.lo == expr.hi:
+            return f"{v} = {expr.lo}"
+        if expr.lo <= 0 and expr.field != "ymd":
+            return f"{v} <= {expr.hi}"
+        if top is not None and expr.hi >= top:
+            return f"{v} >= {expr.lo}"
+        return f"({v} >= {expr.lo} & {v} <= {expr.hi})"
+    if isinstance(expr, lower.Not):
+        inner = _time_code(expr.expr, sfx)
+        return f"!{inner}" if inner.startswith("(") and inner.endswith(")") and _balanced(inner[1:-1]) \
+            else f"!({inner})"
+    if isinstance(expr, lower.And):
+        if not expr.items:
+            return "1"
+        parts = [_time_code(i, sfx) for i in expr.items]
+        return parts[0] if len(parts) == 1 else "(" + " & ".join(parts) + ")"
+    if isinstance(expr, lower.Or):
+        if not expr.items:
+            return "0"
+        parts = [_time_code(i, sfx) for i in expr.items]
+        return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+    raise TypeError(expr)
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _runs(values: list[int]) -> list[tuple[int, int]]:
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return [(a, b) for a, b in runs]
+
+
+# ====================================================================== prefix tables (S-REG-1)
+
+# Most patterns in one context: Asterisk's matcher slows down sharply with thousands of
+# patterns per context (engine-notes.md), so a table is split by leading digits into
+# contexts of at most this many patterns; a lookup costs one Goto per level.
+TABLE_LIMIT = 400
+
+
+def _split_table(base: str, entries: list[tuple[str, str]], actions: dict[str, str], else_next: str) -> list[dict]:
+    """Longest-prefix entries (prefix, label) -> contexts `<base><digits>` of extension patterns.
+
+    Each context matches the rest of the number after its digits: `_X.` is the default (the
+    label of the longest entry above it, or the else arm), `_<rest>.` an entry; Asterisk's
+    most-specific-pattern rule gives the longest prefix. A context with more than
+    TABLE_LIMIT entries dispatches on the next digit instead (`Goto(<base><digits+d>,
+    ${EXTEN:1},1)`). Tables have tens of thousands of rows, so each context's rows are
+    written here as one `body` (the template checks it with `dp("table")`)."""
+    out: list[dict] = []
+    for p, label in entries:
+        if not p.isdigit() or label not in actions:
+            raise UnsafeValue(f"prefix table entry {p!r} -> {label!r}")
+    entries = sorted(entries)
+
+    def node(prefix: str, lo: int, hi: int, default_next: str, default_about: str) -> None:
+        """entries[lo:hi] all start with `prefix` and are longer than it."""
+        view = {"ctx": base + prefix, "comment": (f"numbers starting {prefix}" if prefix else
+                                                  "every mobile and landline number") +
+                f"; otherwise {default_about}"}
+        out.append(view)
+        n = len(prefix)
+        rows = [f"exten => _X.,1,{default_next}"]
+        if hi - lo <= TABLE_LIMIT:
+            rows += [f"exten => _{entries[i][0][n:]}.,1,{actions[entries[i][1]]}" for i in range(lo, hi)]
+        else:
+            i = lo
+            while i < hi:
+                d = entries[i][0][n]
+                j = i
+                while j < hi and entries[j][0][n] == d:
+                    j += 1
+                child = prefix + d
+                own = entries[i][1] if len(entries[i][0]) == n + 1 else None  # sorted: the shortest first
+                k = i + 1 if own is not None else i
+                child_next = actions[own] if own is not None else default_next
+                child_about = f"{child}… ({own})" if own is not None else default_about
+                if k < j:
+                    rows.append(f"exten => _{d}.,1,Goto({base + child},${{EXTEN:1}},1)  ; {child}…: {j - k} entries")
+                    node(child, k, j, child_next, child_about)
+                else:
+                    rows.append(f"exten => _{d}.,1,{child_next}")
+                i = j
+        view["body"] = "\n".join(rows)
+
+    node("", 0, len(entries), else_next, "no region: else")
+    return out
+
+
+@lru_cache(maxsize=32)
+def _prefix_table(arms: tuple[tuple[str, ...], ...]):
+    """regions.build_prefix_table for arms of region ids, labels "0", "1", ... (cached: flows of
+    one deployment often share their regional routing)."""
+    from .. import regions
+
+    return regions.build_prefix_table({str(i): [regions.get_region(r) for r in ids] for i, ids in enumerate(arms)})
+
+
+# ====================================================================== caller numbers (S-NUM-1)
+
+_ERE_ESCAPES = set("+.*?(){}|$[")
+
+
+def _ere(pattern: str) -> str:
+    """A CALLER_RULES pattern for Asterisk's REGEX(): `\\X` becomes the bracket `[X]` (the
+    dialplan would eat the backslash); the rest is POSIX ERE already."""
+
+    def repl(m: re.Match) -> str:
+        ch = m.group(1)
+        if ch not in _ERE_ESCAPES:
+            raise ValueError(f"cannot translate \\{ch} in caller rule {pattern!r}")
+        return f"[{ch}]"
+
+    out = re.sub(r"\\(.)", repl, pattern)
+    if "\\" in out or '"' in out:
+        raise ValueError(f"caller rule {pattern!r} has a backslash or quote left")
+    return out
+
+
+def caller_rules_view(rules) -> list[dict]:
+    """phones.CALLER_RULES, in order, as REGEX() tests on FLOWC_CALLER (digits and `+` only:
+    the raw CALLERID(num) has been through FILTER). Rule 1 must catch every number with
+    another character, which the dialplan detects by the length FILTER removed."""
+    if not re.search(rules[0].pattern, "1a") or rules[0].kind is None:
+        raise ValueError("CALLER_RULES[0] must end the algorithm on any character other than digits and +")
+    out = []
+    for i, r in enumerate(rules):
+        if "$1" in r.replacement:
+            head, tail = r.replacement.split("$1", 1)
+            if tail or not r.pattern.endswith(")$") or r.offset is None:
+                raise ValueError(f"caller rule {r.pattern!r}: group 1 must end the number")
+            new = f"{head}${{FLOWC_CALLER:{r.offset}}}" if (head or r.offset) else None
+        else:
+            new = r.replacement
+            if not re.fullmatch(r"[0-9]*", new):
+                raise ValueError(f"caller rule {r.pattern!r}: unexpected replacement {r.replacement!r}")
+        out.append({"n": i + 1, "source": r.pattern, "regex": escape(_ere(r.pattern), "code"),
+                    "kind": r.kind, "set": None if new is None else escape(new, "code"),
+                    "replacement": r.replacement, "label": f"n{i + 1}"})
+    return out
