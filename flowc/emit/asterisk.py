@@ -182,17 +182,6 @@ class _Names:
 class AsteriskTarget(Target):
     name = "asterisk"
 
-    @property
-    def env(self):
-        """One Jinja environment for every AsteriskTarget of the process: `flowc compile`
-        makes a target per flow, and compiling the templates again each time would cost more
-        than rendering (the filters are pure functions, so sharing is safe)."""
-        env = AsteriskTarget.__dict__.get("_shared_env")
-        if env is None:
-            env = Target.env.func(self)
-            AsteriskTarget._shared_env = env
-        return env
-
     def configure_env(self, env) -> None:
         env.filters["dp"] = escape
         env.filters["chomp"] = lambda text: str(text).rstrip("\n")  # a macro's lines, without the last newline

@@ -8,7 +8,6 @@ byte-identical for the same input: no timestamps, no dict-order surprises.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import ClassVar
 
 from .. import ir
@@ -28,8 +27,19 @@ class Target:
     def options(self) -> TargetSettings:
         return self.settings.for_target(self.name)
 
-    @cached_property
+    # One Jinja environment per target class for the whole process: `flowc compile` makes a
+    # target per flow, and compiling the templates again each time would cost more than
+    # rendering them. Filters must therefore be pure functions of their arguments.
+    _envs: ClassVar[dict[type, object]] = {}
+
+    @property
     def env(self):
+        env = Target._envs.get(type(self))
+        if env is None:
+            env = Target._envs[type(self)] = self._make_env()
+        return env
+
+    def _make_env(self):
         from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
         env = Environment(
@@ -44,7 +54,7 @@ class Target:
         return env
 
     def configure_env(self, env) -> None:
-        """Subclasses add their filters (the one place their escaping lives)."""
+        """Subclasses add their filters (the one place their escaping lives); pure functions only."""
 
     def unsupported(self, flow: ir.Flow) -> list[Diagnostic]:
         """E501 for anything in `flow` this target cannot express exactly."""
