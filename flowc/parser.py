@@ -47,19 +47,14 @@ def _lark() -> Lark:
 def _cache_path(grammar: str) -> str | bool:
     """A per-user cache file for the parse tables (lark keys it by grammar and options)."""
     import hashlib
-    import os
-    import tempfile
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    from .resources import cache_dir
+
+    folder = cache_dir()
+    if folder is None:
+        return False
     digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
-    for folder in (os.path.join(base, "flowc"), os.path.join(tempfile.gettempdir(), f"flowc-{os.getuid()}")):
-        try:
-            os.makedirs(folder, exist_ok=True)
-            if os.access(folder, os.W_OK):
-                return os.path.join(folder, f"grammar-{digest}.lark-cache")
-        except OSError:
-            continue
-    return False
+    return str(folder / f"grammar-{digest}.lark-cache")
 
 
 @cache
