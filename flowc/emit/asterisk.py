@@ -132,7 +132,7 @@ def _line(node) -> int:
 
 def _tag_var(key: str) -> str:
     """CDR variable of a tag: `flowc_tag_<key>`, non-ASCII keys as lower.ident() spells them."""
-    return "flowc_tag_" + (key if re.fullmatch(r"[A-Za-z0-9_]+", key) else lower.ident(key))
+    return "flowc_tag_" + lower.tag_ident(key)
 
 
 def _phone_label(phone: ir.Phone) -> str:

@@ -210,6 +210,13 @@ def ident(name: str) -> str:
     return "".join(out) or "_"
 
 
+def tag_ident(key: str) -> str:
+    """How a statistics tag's key is spelt in CDR variable names (`flowc_tag_<this>`), the
+    same in both engines: ASCII keys as written, any other key as ident() spells it
+    (`中心` -> `u4e2du5fc3`), so CDR tools never meet non-ASCII variable names."""
+    return key if re.fullmatch(r"[A-Za-z0-9_]+", key) else ident(key)
+
+
 def unique_idents(names: list[str]) -> dict[str, str]:
     """ident() for each name, made unique with a numeric suffix in the names' order."""
     out: dict[str, str] = {}
@@ -223,3 +230,33 @@ def unique_idents(names: list[str]) -> dict[str, str]:
         used.add(cand.lower())
         out[n] = cand
     return out
+
+
+# ------------------------------------------------------------------ region branches
+
+
+def region_arm_ids(branch: ir.Branch) -> tuple[tuple[str, ...], ...]:
+    """The region ids each arm of a `branch region` names, in arm order (names the checker
+    could not resolve are left out: such a flow never reaches an emitter)."""
+    from .. import regions
+
+    out = []
+    for arm in branch.arms:
+        ids = []
+        for c in arm.conditions:
+            region = regions.lookup_region(c.text)
+            if region is not None and region.id not in ids:
+                ids.append(region.id)
+        out.append(tuple(ids))
+    return tuple(out)
+
+
+@cache
+def region_table(arms: tuple[tuple[str, ...], ...]):
+    """`regions.build_prefix_table` for arms given as region ids, labels "0", "1", ... in arm
+    order (the first arm listing a caller's city or province wins), cached: a pipeline that
+    compiles many flows with the same region arms builds each table once."""
+    from .. import regions
+
+    return regions.build_prefix_table({str(i): [regions.get_region(r) for r in ids]
+                                       for i, ids in enumerate(arms)})

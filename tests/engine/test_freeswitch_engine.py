@@ -1,0 +1,413 @@
+"""Real-engine parity of the FreeSWITCH target: every example's scenarios, run in a real
+FreeSWITCH through the shared harness and in flowc's interpreter, must give the same
+observable events (`normalize.py --compare`, tolerance 1.5 s).
+
+    FLOWC_FS_PREFIX=/opt/flowc-engines/freeswitch pytest tests/engine/test_freeswitch_engine.py -m engine
+    FLOWC_FS_PREFIX=... python tests/engine/test_freeswitch_engine.py [-j 3] [-k vip] [--keep DIR]
+
+Skipped cleanly when FLOWC_FS_PREFIX is unset or does not hold a FreeSWITCH (CI has none).
+
+Cases come from `examples/*.scenarios.yaml` (the interpreter's scenario files, converted to
+the harness's options) and from `tests/engine/scenarios/*.json` (harness-style scenarios for
+what the example files cannot say to a real engine). A scenario the harness cannot drive
+(keys sent on an interpreter-only trigger such as `context:STEP`, a hang-up at a prompt, a
+per-prompt duration) is listed with the reason instead of being run.
+
+Each flow is compiled with `--dial-template 'loopback/{number}/sim-phones' --test-hooks` and
+an empty prompt directory (the harness creates silent prompts relative to its sound_prefix).
+The interpreter's random draws of each call are handed to FreeSWITCH as FLOWC_DRAWS, so
+both executions take the same random decisions (S-RAND-2). Queue and voicemail snippets are
+wrapped into the harness's `--extra-conf` / `--directory` blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+HARNESS = Path(os.environ.get("FLOWC_HARNESS_DIR", "/work/shared/harness"))
+EXAMPLES = ROOT / "examples"
+EXTRA = Path(__file__).resolve().parent / "scenarios"
+YEARS = [2026, 2027]
+TOLERANCE = "1.5"
+
+
+def engine_prefix() -> Path | None:
+    prefix = os.environ.get("FLOWC_FS_PREFIX")
+    if not prefix:
+        return None
+    p = Path(prefix)
+    if not (p / "bin" / "freeswitch").is_file() or not (HARNESS / "freeswitch" / "run_scenario.py").is_file():
+        return None
+    return p
+
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(engine_prefix() is None,
+                       reason="no FreeSWITCH: set FLOWC_FS_PREFIX to an install prefix (and the harness)"),
+]
+
+
+# ====================================================================== cases
+
+
+@dataclass
+class Case:
+    id: str
+    flow: Path
+    calls: list[dict]  # World.build keyword arguments, one dict per call
+    skip: str | None = None
+    description: str = ""
+    max_seconds: float = 120.0
+    prompt_seconds: float = 1.0
+
+
+_APP_MAP = {"background": "read", "read": "read", "waitexten": "read", "readexten": "read",
+            "play_and_get_digits": "read", "playback": "playback", "dial": "bridge", "bridge": "bridge",
+            "queue": "fifo", "fifo": "fifo", "voicemail": "voicemail"}
+
+
+def harness_dtmf(spec: str) -> tuple[str, float | None, str | None]:
+    """(harness --dtmf, caller_hangup_after, why not) for an interpreter dtmf string."""
+    items, hangup = [], None
+    for item in [s.strip() for s in spec.split(",") if s.strip()]:
+        keys, _, when = item.partition("@")
+        if when.startswith("answer"):
+            when = when[len("answer"):].lstrip("+") or "0"
+        if when.startswith(("context:", "event:")):
+            return "", None, f"`{item}`: the harness has no trigger `{when.split(':')[0]}:`"
+        m = re.fullmatch(r"(?:exec|app):([\w|-]+)(\+[\d.]+)?", when)
+        if m:
+            apps = {_APP_MAP.get(a.lower()) for a in m.group(1).split("|")}
+            if None in apps:
+                return "", None, f"`{item}`: no FreeSWITCH application for {m.group(1)}"
+            when = "exec:" + "|".join(sorted(apps)) + (m.group(2) or "")
+        if keys == "hangup":
+            if not re.fullmatch(r"\d+(\.\d+)?", when):
+                return "", None, f"`{item}`: the harness hangs up the caller at a fixed time only"
+            hangup = float(when)
+            continue
+        items.append(f"{keys[0]}@{when}" if when else keys[0])
+        # the digits of one item are pressed 300 ms apart (150 ms tone, 150 ms gap) as the
+        # Asterisk harness and the interpreter do; FreeSWITCH's uuid_send_dtmf would send
+        # them all at once, so each further digit is its own item 0.3 s after the previous
+        items += [f"{k}@+0.3" for k in keys[1:]]
+    return ",".join(items), hangup, None
+
+
+def _behaviour(spec: str) -> str | None:
+    """An interpreter phone behaviour in the FreeSWITCH harness's grammar, or None."""
+    out = []
+    for one in spec.split(";"):
+        kind, _, rest = one.strip().partition(":")
+        if kind in ("answer", "busy", "noanswer", "unreachable", "reject"):
+            out.append(one.strip())
+        elif kind == "congestion":
+            out.append("reject:cause=NORMAL_CIRCUIT_CONGESTION" + (":" + rest if rest else ""))
+        elif kind == "cause":
+            cause, _, more = rest.partition(":")
+            out.append(f"reject:cause={cause}" + (":" + more if more else ""))
+        else:
+            return None
+    return ";".join(out)
+
+
+def world_to_harness(world) -> tuple[dict, str | None]:
+    """A World (as the interpreter parsed it) as one harness call; or why it cannot be."""
+    d = world.to_dict()
+    if d["prompt_duration"]:
+        return {}, "per-prompt durations: the harness has one prompt length"
+    dtmf, hangup, why = harness_dtmf(d["dtmf"])
+    if why:
+        return {}, why
+    call = {"caller": d["caller"], "time": d["time"], "dtmf": dtmf}
+    if hangup is not None and d["caller_hangup_after"] is not None:
+        hangup = min(hangup, d["caller_hangup_after"])
+    elif hangup is None:
+        hangup = d["caller_hangup_after"]
+    if hangup is not None:
+        call["caller_hangup_after"] = hangup
+    phones = {}
+    for number, spec in d["phones"].items():
+        b = _behaviour(spec)
+        if b is None:
+            return {}, f"phone behaviour `{spec}` has no harness equivalent"
+        phones[number] = b
+    call["phones"] = phones
+    default = _behaviour(d["default_phone"])
+    if default is None:
+        return {}, f"phone behaviour `{d['default_phone']}` has no harness equivalent"
+    call["default_phone"] = default
+    call["max_seconds"] = d["max_seconds"]
+    return call, None
+
+
+def example_cases() -> list[Case]:
+    from flowc.interp.scenario import load_scenarios
+
+    cases = []
+    for path in sorted(EXAMPLES.glob("*.scenarios.yaml")):
+        sfile, diags = load_scenarios(path)
+        if sfile is None:
+            continue
+        flow = EXAMPLES / (path.name[: -len(".scenarios.yaml")] + ".flow")
+        for sc in sfile.scenarios:
+            calls, why = [], None
+            for spec in sc.calls:
+                call, why = world_to_harness(spec.world)
+                if why:
+                    break
+                call["_world"] = spec.world
+                calls.append(call)
+            cases.append(Case(f"{flow.stem}: {sc.name}", flow, calls, skip=why,
+                              prompt_seconds=sc.calls[0].world.prompt_ms / 1000 if sc.calls else 1.0))
+    return cases
+
+
+HARNESS_ONLY = ("restart_before",)  # no meaning for the interpreter (its session state survives)
+
+
+def extra_cases() -> list[Case]:
+    """tests/engine/scenarios/*.json: {"flow": "examples/x.flow", "name": ..., world keys, or
+    "calls": [{world keys}, ...]} - the interpreter's World.build keywords."""
+    from flowc.interp import World
+
+    cases = []
+    for path in sorted(EXTRA.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        base = {k: v for k, v in doc.items() if k not in ("flow", "name", "description", "calls")}
+        calls, why = [], None
+        for item in doc.get("calls") or [{}]:
+            harness_only = {k: item[k] for k in HARNESS_ONLY if k in item}
+            world = World.build(**{**base, **{k: v for k, v in item.items() if k not in HARNESS_ONLY}})
+            call, why = world_to_harness(world)
+            if why:
+                break
+            call.update(harness_only)
+            call["_world"] = world
+            calls.append(call)
+        cases.append(Case(f"{path.stem}: {doc.get('name', '')}", ROOT / doc["flow"], calls, skip=why,
+                          description=doc.get("description", "")))
+    return cases
+
+
+def all_cases() -> list[Case]:
+    return example_cases() + extra_cases()
+
+
+# ====================================================================== compile
+
+
+class Unsupported(Exception):
+    """The flow uses something the FreeSWITCH target refuses with E501."""
+
+
+def compile_for_engine(flow_path: Path, out: Path) -> dict:
+    """The flow's FreeSWITCH files as the harness takes them."""
+    from flowc.emit import get_target
+    from flowc.pipeline import check_file
+    from flowc.checks import CheckOptions
+    from flowc.settings import load_settings
+
+    settings = load_settings(overrides={"freeswitch.dial_template": "loopback/{number}/sim-phones",
+                                        "freeswitch.test_hooks": True, "freeswitch.prompt_dir": "",
+                                        "years": YEARS}, cwd=ROOT)
+    result = check_file(flow_path, CheckOptions(years=YEARS))
+    assert result.flow is not None, result.diagnostics
+    target = get_target("freeswitch", settings)
+    problems = [d for d in target.unsupported(result.flow)]
+    if problems:
+        raise Unsupported("; ".join(d.message for d in problems))
+    files = target.render(result.flow)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"flow": result.flow}
+    for rel, text in files.items():
+        p = out / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+        if "/" not in rel:
+            info["dialplan"] = p
+            info["context"] = re.search(r'<context name="([^"]+)"', text).group(1)
+        elif rel.startswith("fifo/"):
+            fifo = out / "fifo.conf.xml"
+            body = text.replace("<include>", "").replace("</include>", "")
+            fifo.write_text('<configuration name="fifo.conf" description="flowc test">\n'
+                            '<settings><param name="delete-all-outbound-member-on-startup" value="false"/></settings>\n'
+                            f"<fifos>\n{body}\n</fifos>\n</configuration>\n", encoding="utf-8")
+            info.setdefault("extra_conf", []).append(str(fifo))
+        elif rel.startswith("directory/"):
+            body = text.replace("<include>", "").replace("</include>", "")
+            d = out / "directory.xml"
+            d.write_text('<domain name="$${domain}">\n<params><param name="dial-string" '
+                         'value="loopback/${dialed_user}/sim-phones"/></params>\n'
+                         f"<groups><group name=\"default\"><users>\n{body}\n</users></group></groups>\n</domain>\n",
+                         encoding="utf-8")
+            info["directory"] = str(d)
+    # mod_voicemail as docs/targets/freeswitch.md asks: no silence detection, long messages
+    vm = out / "voicemail.conf.xml"
+    vm.write_text(VOICEMAIL_CONF % (out / "storage"), encoding="utf-8")
+    info.setdefault("extra_conf", []).append(str(vm))
+    info["dest"] = result.flow.hotline.number
+    return info
+
+
+VOICEMAIL_CONF = """<configuration name="voicemail.conf" description="flowc test">
+<settings/>
+<profiles><profile name="default">
+  <param name="file-extension" value="wav"/>
+  <param name="terminator-key" value="#"/>
+  <param name="max-login-attempts" value="3"/>
+  <param name="digit-timeout" value="10000"/>
+  <param name="min-record-len" value="0"/>
+  <param name="max-record-len" value="3600"/>
+  <param name="max-retries" value="3"/>
+  <param name="tone-spec" value="%%(1000, 0, 640)"/>
+  <param name="callback-dialplan" value="XML"/>
+  <param name="callback-context" value="default"/>
+  <param name="record-silence-threshold" value="0"/>
+  <param name="record-silence-hits" value="0"/>
+  <param name="skip-greet-key" value="#"/>
+  <param name="storage-dir" value="%s"/>
+</profile></profiles>
+</configuration>
+"""
+
+
+# ====================================================================== run
+
+
+@dataclass
+class Outcome:
+    case: Case
+    verdict: str  # EQUAL / DIFFERENT / SKIPPED / ERROR
+    detail: str = ""
+    files: dict = field(default_factory=dict)
+
+
+def run_case(case: Case, work: Path) -> Outcome:
+    from flowc.interp import Session
+
+    if case.skip:
+        return Outcome(case, "SKIPPED", case.skip)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        info = compile_for_engine(case.flow, work / "out")
+    except Unsupported as exc:
+        return Outcome(case, "E501", str(exc))
+    session = Session(info["flow"])
+    interp_lines = []
+    calls = []
+    for i, call in enumerate(case.calls):
+        trace = session.call(call["_world"])
+        if len(case.calls) > 1:
+            interp_lines.append(json.dumps({"event": "call", "index": i}))
+        interp_lines += [json.dumps(e, ensure_ascii=False) for e in trace.observable()]
+        c = {k: v for k, v in call.items() if not k.startswith("_")}
+        if i and c.get("time") == calls[-1].get("time", case.calls[i - 1].get("time")):
+            # the same wall-clock time again: let FreeSWITCH's clock run on instead of moving it
+            # back (mod_fifo and mod_db keep epoch times; a clock that jumps back confuses them)
+            del c["time"]
+        if trace.draws:
+            c["caller_var"] = ["FLOWC_DRAWS=" + ",".join(str(d) for d in trace.draws)]
+        calls.append(c)
+    interp = work / "interp.jsonl"
+    interp.write_text("\n".join(interp_lines) + "\n", encoding="utf-8")
+    scenario = {"dialplan": str(info["dialplan"]), "context": info["context"], "dest": info["dest"],
+                "prompt_seconds": case.prompt_seconds, "extra_conf": info.get("extra_conf", [])}
+    if "directory" in info:
+        scenario["directory"] = info["directory"]
+    if len(calls) == 1:
+        scenario.update(calls[0])
+    else:
+        scenario["max_seconds"] = max(c.get("max_seconds", 120) for c in calls)
+        scenario["calls"] = calls
+    sc_path = work / "scenario.json"
+    sc_path.write_text(json.dumps(scenario, ensure_ascii=False, indent=1), encoding="utf-8")
+    engine = work / "engine.json"
+    env = dict(os.environ, FLOWC_FS_PREFIX=str(engine_prefix()))
+    with open(engine, "w") as f:
+        rc = subprocess.run([sys.executable, str(HARNESS / "freeswitch" / "run_scenario.py"), "--scenario",
+                             str(sc_path), "--keep" if os.environ.get("FLOWC_KEEP") else "--pretty"],
+                            stdout=f, stderr=subprocess.PIPE, text=True, env=env).returncode
+    files = {"interp": interp, "engine": engine, "scenario": sc_path, "dialplan": info["dialplan"]}
+    if rc != 0:
+        return Outcome(case, "ERROR", f"harness exit {rc}: {engine.read_text()[:500]}", files)
+    cmp_ = subprocess.run([sys.executable, str(HARNESS / "normalize.py"), "--compare", str(interp), str(engine),
+                           "--tolerance", TOLERANCE, "--show"], capture_output=True, text=True)
+    (work / "compare.txt").write_text(cmp_.stdout + cmp_.stderr, encoding="utf-8")
+    last = (cmp_.stdout.strip().splitlines() or ["?"])[-1]
+    verdict = "EQUAL" if cmp_.returncode == 0 else "DIFFERENT" if cmp_.returncode == 1 else "ERROR"
+    return Outcome(case, verdict, last if verdict != "EQUAL" else "", files)
+
+
+def _case_ids(cases):
+    return [c.id for c in cases]
+
+
+try:
+    CASES = all_cases() if engine_prefix() is not None else []
+except Exception:  # noqa: BLE001 - collection must not fail where the interpreter is absent
+    CASES = []
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_ids(CASES))
+def test_freeswitch_parity(case: Case, tmp_path: Path) -> None:
+    if case.skip:
+        pytest.skip(case.skip)
+    outcome = run_case(case, tmp_path)
+    if outcome.verdict == "E501":
+        pytest.skip(f"E501: {outcome.detail}")
+    assert outcome.verdict == "EQUAL", f"{outcome.verdict}: {outcome.detail}\n" + \
+        (tmp_path / "compare.txt").read_text() if (tmp_path / "compare.txt").exists() else outcome.detail
+
+
+# ====================================================================== script
+
+
+def main(argv=None) -> int:
+    import argparse
+    from concurrent.futures import ThreadPoolExecutor
+
+    ap = argparse.ArgumentParser(description="FreeSWITCH vs interpreter parity for every scenario")
+    ap.add_argument("-j", "--jobs", type=int, default=3)
+    ap.add_argument("-k", default="", help="only cases whose id matches this regex")
+    ap.add_argument("--keep", help="keep each case's files under this directory")
+    a = ap.parse_args(argv)
+    if engine_prefix() is None:
+        print("no FreeSWITCH: set FLOWC_FS_PREFIX")
+        return 2
+    cases = [c for c in all_cases() if re.search(a.k, c.id)]
+    base = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="flowc-fs-parity-"))
+
+    def one(i_case):
+        i, case = i_case
+        try:
+            return run_case(case, base / f"{i:03d}")
+        except Exception as exc:  # noqa: BLE001 - report, keep going
+            return Outcome(case, "ERROR", f"{type(exc).__name__}: {exc}")
+
+    with ThreadPoolExecutor(a.jobs) as pool:
+        outcomes = list(pool.map(one, enumerate(cases)))
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.verdict] = counts.get(o.verdict, 0) + 1
+        print(f"{o.verdict:9} {o.case.id}" + (f"  -- {o.detail}" if o.detail else ""))
+    print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), f"(files in {base})")
+    return 0 if not counts.get("DIFFERENT") and not counts.get("ERROR") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
