@@ -404,11 +404,15 @@ def test_flow_scenarios_option_collects_yaml_files(tmp_path):
     shutil.copy(EXAMPLES / "small_shop.scenarios.yaml", tmp_path / "small_shop.scenarios.yaml")
     (tmp_path / "broken.flow").write_text("flow {", encoding="utf-8")
     (tmp_path / "broken.scenarios.yaml").write_text("- name: x\n", encoding="utf-8")
-    env = {"PYTHONPATH": str(ROOT)}
     import os
+    from importlib.metadata import entry_points
 
-    env = {**os.environ, **env}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "flowc.pytest_plugin", "--flow-scenarios", "-q",
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Installed (pip install -e .), pytest loads the plugin through its pytest11 entry point
+    # and `-p` would register it twice; from a bare checkout it has to be named.
+    installed = any(ep.value == "flowc.pytest_plugin" for ep in entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "flowc.pytest_plugin"]
+    done = subprocess.run([sys.executable, "-m", "pytest", *plugin, "--flow-scenarios", "-q",
                            "-p", "no:cacheprovider", str(tmp_path)], capture_output=True, text=True, env=env,
                           cwd=tmp_path)
     assert "6 passed" in done.stdout and "1 failed" in done.stdout, done.stdout + done.stderr
