@@ -65,7 +65,8 @@ def report(results, fmt: Format, *, quiet: bool = False) -> int:
     from .diagnostics import Severity
     from .render import render_concise, render_full, render_json, summary_line
 
-    diagnostics = [d for r in results for d in sorted(r.diagnostics, key=lambda d: d.sort_key())]
+    # A library imported by several flows can yield the same diagnostic for each: say it once.
+    diagnostics = list(dict.fromkeys(d for r in results for d in sorted(r.diagnostics, key=lambda d: d.sort_key())))
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     warnings = len(diagnostics) - errors
     if fmt is Format.json:
