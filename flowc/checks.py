@@ -112,20 +112,12 @@ def edges(step: ir.Step) -> Iterator[tuple[str, str]]:
         for o in t.options:
             if o.action == "goto" and o.target:
                 yield f"key {o.key}", o.target
-        for label, h in (("invalid", t.invalid), ("no_input", t.no_input)):
-            if h.target:
-                yield label, h.target
-        if t.exhausted:
-            yield "exhausted", t.exhausted
+        yield from _input_edges(t)
     elif isinstance(t, ir.Extension):
         for e in t.entries:
             if e.target:
                 yield f"extension {e.ext}", e.target
-        for label, h in (("invalid", t.invalid), ("no_input", t.no_input)):
-            if h.target:
-                yield label, h.target
-        if t.exhausted:
-            yield "exhausted", t.exhausted
+        yield from _input_edges(t)
         for arm in t.outcomes:
             yield arm.outcome.value, arm.target
     elif isinstance(t, (ir.Dial, ir.Queue)):
@@ -139,6 +131,15 @@ def edges(step: ir.Step) -> Iterator[tuple[str, str]]:
     elif isinstance(t, ir.Split):
         for arm in t.arms:
             yield f"{arm.percent}%", arm.target
+
+
+def _input_edges(t: ir.Menu | ir.Extension) -> Iterator[tuple[str, str]]:
+    """The ways out of a menu or extension step that no key leads to."""
+    for label, h in (("invalid", t.invalid), ("no_input", t.no_input)):
+        if h.target:
+            yield label, h.target
+    if t.exhausted:
+        yield "exhausted", t.exhausted
 
 
 def _ends_call(step: ir.Step) -> bool:

@@ -56,6 +56,14 @@ def _flow_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
+def _stop_on_usage_problems(problems: list[str]) -> None:
+    """Print usage/I-O problems found before any flow is read, and exit 2."""
+    if problems:
+        for p in problems:
+            sys.stderr.write(f"flowc: error: {p}\n")
+        raise typer.Exit(EXIT_USAGE)
+
+
 def _use_color(stream) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
@@ -119,10 +127,7 @@ def check(
     from .pipeline import Workspace
 
     paths, problems = _flow_files(files)
-    if problems:
-        for p in problems:
-            sys.stderr.write(f"flowc: error: {p}\n")
-        raise typer.Exit(EXIT_USAGE)
+    _stop_on_usage_problems(problems)
     ws = Workspace()
     results = []
     for p in paths:
@@ -197,10 +202,7 @@ def compile(
         settings = load_settings(config, overrides)
     except SettingsError as exc:
         problems.append(str(exc))
-    if problems:
-        for p in problems:
-            sys.stderr.write(f"flowc: error: {p}\n")
-        raise typer.Exit(EXIT_USAGE)
+    _stop_on_usage_problems(problems)
 
     ws = Workspace()
     results = []
