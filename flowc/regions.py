@@ -415,32 +415,23 @@ def build_prefix_table(targets: dict[str, list[Region]]) -> PrefixTable:
     """`_build_prefix_table`, remembered on disk: the optimisation takes 100-200 ms for a
     branch over the whole country, and a platform recompiles the same branches daily. The
     key covers the labels, their regions and the data files, so a stale entry is never used."""
-    import hashlib
+    from .resources import disk_cached, source_stamp
 
-    from .resources import cache_dir
-
-    folder = cache_dir()
     spec = json.dumps([[label, [r.id for r in regions]] for label, regions in targets.items()], ensure_ascii=False)
-    data_stamp = "|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(DATA_DIR.iterdir())
-                          if f.is_file())
-    key = hashlib.sha256(f"{spec}|{data_stamp}".encode()).hexdigest()[:24]
-    path = folder / f"prefix-{key}.json" if folder else None
-    if path is not None:
-        try:
-            cached = json.loads(path.read_text(encoding="utf-8"))
-            return PrefixTable(tuple(cached["labels"]), tuple((p, lab) for p, lab in cached["entries"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    table = _build_prefix_table(targets)
-    if path is not None:
-        try:
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"labels": table.labels, "entries": table.entries}, ensure_ascii=False),
-                           encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    return table
+    key = f"{spec}|{data_stamp()}|{source_stamp(sys.modules[__name__])}"
+
+    def compute() -> dict:
+        table = _build_prefix_table(targets)
+        return {"labels": table.labels, "entries": table.entries}
+
+    cached = disk_cached("prefix", key, compute)
+    return PrefixTable(tuple(cached["labels"]), tuple((p, lab) for p, lab in cached["entries"]))
+
+
+def data_stamp() -> str:
+    """Identifies the data files' version, for cache keys."""
+    return "|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(DATA_DIR.iterdir())
+                    if f.is_file())
 
 
 def _build_prefix_table(targets: dict[str, list[Region]]) -> PrefixTable:

@@ -32,3 +32,39 @@ def cache_dir() -> Path | None:
         except OSError:
             continue
     return None
+
+
+def disk_cached(kind: str, key: str, compute):
+    """`compute()` (a JSON-able value), remembered in the cache folder under `kind` and a
+    digest of `key`. The caller's key must cover every input, code included: an entry is
+    only ever reused for exactly the same inputs. Any cache trouble just recomputes."""
+    import hashlib
+    import json
+    import os
+
+    folder = cache_dir()
+    path = folder / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json" if folder else None
+    if path is not None:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    value = compute()
+    if path is not None:
+        try:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return value
+
+
+def source_stamp(*modules) -> str:
+    """A digest of modules' source code, for cache keys that must change with the code."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for m in modules:
+        digest.update(Path(m.__file__).read_bytes())
+    return digest.hexdigest()[:16]

@@ -517,9 +517,21 @@ def _reachability(flow: ir.Flow) -> dict[str, set[str]]:
 
 @functools.lru_cache(maxsize=256)
 def _region_regexes(arms: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
-    """Per arm, the pieces (unanchored) of its prefix regex; () for an arm that never holds."""
-    found = lower.region_table(arms).as_regex_alternatives("pcre")
-    return tuple(tuple(split_regex(found[str(i)][1:])) if str(i) in found else () for i in range(len(arms)))
+    """Per arm, the pieces (unanchored) of its prefix regex; () for an arm that never holds.
+
+    Building them takes a few hundred ms for a branch over many provinces, so the result is
+    also kept on disk, keyed by the arms, the region data and this code."""
+    import sys
+
+    from .. import regions
+    from ..resources import disk_cached, source_stamp
+
+    def compute() -> list[list[str]]:
+        found = lower.region_table(arms).as_regex_alternatives("pcre")
+        return [split_regex(found[str(i)][1:]) if str(i) in found else [] for i in range(len(arms))]
+
+    key = f"{arms!r}|{REGEX_PIECE}|{regions.data_stamp()}|{source_stamp(sys.modules[__name__], regions, lower)}"
+    return tuple(tuple(pieces) for pieces in disk_cached("fs-region", key, compute))
 
 
 def _ring_times(flow: ir.Flow, dest: ir.DialTarget, ring: float | None) -> list[tuple[str, float]]:
