@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import PurePosixPath
 
 from .. import ir
@@ -674,11 +673,7 @@ class _Builder:
                 "epoch": bool(sets)}
 
     def _branch_region(self, step, t: ir.Branch):
-        from .. import regions
-
-        arms = tuple(tuple(r.id for r in (regions.lookup_region(c.text) for c in arm.conditions) if r is not None)
-                     for arm in t.arms)
-        table = _prefix_table(arms)
+        table = lower.region_table(lower.region_arm_ids(t))
         actions = {str(i): self.goto(arm.target) for i, arm in enumerate(t.arms)}
         base = f"{self.names.step[step.name]}--r"
         top = _split_table(base, list(table.entries), actions, self.goto(t.else_target))
@@ -920,15 +915,6 @@ def _split_table(base: str, entries: list[tuple[str, str]], actions: dict[str, s
 
     node("", 0, len(entries), else_next, "no region: else")
     return out
-
-
-@lru_cache(maxsize=32)
-def _prefix_table(arms: tuple[tuple[str, ...], ...]):
-    """regions.build_prefix_table for arms of region ids, labels "0", "1", ... (cached: flows of
-    one deployment often share their regional routing)."""
-    from .. import regions
-
-    return regions.build_prefix_table({str(i): [regions.get_region(r) for r in ids] for i, ids in enumerate(arms)})
 
 
 # ====================================================================== caller numbers (S-NUM-1)

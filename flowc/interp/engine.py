@@ -221,22 +221,30 @@ class _Handler:
         self.target = h.target
 
 
-class _MenuT:
-    """§3: one key per attempt; options, invalid, no input, retries, exhaustion."""
+class _InputStep:
+    """What menus and extension steps share: a prompt, attempts, and their handlers."""
 
-    __slots__ = ("step", "prompt", "basename", "timeout", "retries", "options", "invalid", "no_input",
-                 "exhausted")
+    __slots__ = ("step", "prompt", "basename", "timeout", "retries", "invalid", "no_input", "exhausted")
 
-    def __init__(self, name: str, t: ir.Menu, prog: Program):
+    def __init__(self, name: str, t: ir.Menu | ir.Extension):
         self.step = name
         self.prompt = t.prompt
         self.basename = prompt_name(t.prompt) if t.prompt else None
         self.timeout = _ms(t.timeout)
         self.retries = t.retries
-        self.options = {o.key: ("option" if o.action == "goto" else o.action, o.target) for o in t.options}
         self.invalid = _Handler(t.invalid)
         self.no_input = _Handler(t.no_input)
         self.exhausted = t.exhausted
+
+
+class _MenuT(_InputStep):
+    """§3: one key per attempt; options, invalid, no input, retries, exhaustion."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, name: str, t: ir.Menu, prog: Program):
+        super().__init__(name, t)
+        self.options = {o.key: ("option" if o.action == "goto" else o.action, o.target) for o in t.options}
 
     def run(self, call: "_Call") -> str:
         failures = 0  # S-MENU-6: per visit
@@ -266,24 +274,16 @@ class _MenuT:
                 return call.exhausted(self.step, attempt, self.exhausted)
 
 
-class _ExtensionT:
+class _ExtensionT(_InputStep):
     """§4: digits until `digits` are pressed or `#`; extensions ring phones or go to steps."""
 
-    __slots__ = ("step", "prompt", "basename", "timeout", "retries", "need", "entries", "invalid",
-                 "no_input", "exhausted", "arms", "survey")
+    __slots__ = ("need", "entries", "arms", "survey")
 
     def __init__(self, name: str, t: ir.Extension, prog: Program):
-        self.step = name
-        self.prompt = t.prompt
-        self.basename = prompt_name(t.prompt) if t.prompt else None
-        self.timeout = _ms(t.timeout)
-        self.retries = t.retries
+        super().__init__(name, t)
         self.need = t.digits or (len(t.entries[0].ext) if t.entries else 1)
         # S-EXT-2: a phone or group rings with the step's `ring` (else the group's rules)
         self.entries = {e.ext: (e.target, prog.plan(e.dest, t.ring) if e.dest else None) for e in t.entries}
-        self.invalid = _Handler(t.invalid)
-        self.no_input = _Handler(t.no_input)
-        self.exhausted = t.exhausted
         self.arms = _arms(t.outcomes)
         self.survey = t.survey
 
