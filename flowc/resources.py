@@ -18,20 +18,29 @@ def data_dir(name: str) -> Path:
 
 
 def cache_dir() -> Path | None:
-    """A per-user folder for caches that only speed things up (parser tables, region
-    tables); None when no writable place exists, and then nothing is cached."""
+    """A per-user folder for caches that only speed things up (parser tables, compiled
+    templates, region tables); None when no writable place exists, and then nothing is cached."""
     import os
     import tempfile
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     for folder in (Path(base) / "flowc", Path(tempfile.gettempdir()) / f"flowc-{os.getuid()}"):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if os.access(folder, os.W_OK):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if _trusted(folder):
                 return folder
         except OSError:
             continue
     return None
+
+
+def _trusted(folder: Path) -> bool:
+    """Ours alone: the cache holds code (compiled templates, pickled parser tables), and a
+    folder in a shared /tmp could have been made by someone else first."""
+    import os
+
+    st = folder.stat()
+    return st.st_uid == os.getuid() and not st.st_mode & 0o002 and os.access(folder, os.W_OK)
 
 
 def disk_cached(kind: str, key: str, compute):
