@@ -8,20 +8,37 @@ step name. Durations are seconds (floats), percentages whole numbers.
 
 from __future__ import annotations
 
+import copy
 from enum import Enum
 from functools import cached_property
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema
 
 from .source import Span
 
 IR_VERSION = 1
 
+_span_schema: list = []
+
+
+def _same_span_schema(source, handler):
+    """Pydantic generates a plain dataclass's schema again for every model that has one,
+    which was half the cost of importing this module. Every IR model has Node's config, so
+    the schema is the same each time: generate it once, hand out copies."""
+    if not _span_schema:
+        schema = handler(source)  # a reference into this model's definitions
+        _span_schema.append(copy.deepcopy(handler.resolve_ref_schema(schema)))
+        return schema
+    return copy.deepcopy(_span_schema[0])
+
+
+SpanField = Annotated[Span, GetPydanticSchema(_same_span_schema)]
+
 
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    span: Span | None = None
+    span: SpanField | None = None
 
 
 # ------------------------------------------------------------------ phones and groups
