@@ -90,14 +90,38 @@ class _Data:
     sources: dict
 
 
+@dataclass(frozen=True)
+class _Places:
+    """The part of the data that checking a landline needs: no name index, no mobile table."""
+
+    provinces: tuple[Region, ...]
+    cities: tuple[Region, ...]
+    by_id: dict[str, Region]
+    area_codes: dict[str, AreaCode]
+
+
 @functools.cache
-def _data() -> _Data:
-    meta = json.loads((DATA_DIR / "regions.json").read_text(encoding="utf-8"))
+def _meta() -> dict:
+    return json.loads((DATA_DIR / "regions.json").read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _places() -> _Places:
+    meta = _meta()
     provinces = tuple(Region(p["id"], "province", p["zh"], p["pinyin"], p["id"])
                       for p in meta["provinces"])
     cities = tuple(Region(c["id"], "city", c["zh"], c["pinyin"], c["province"])
                    for c in meta["cities"])
-    by_id = {r.id: r for r in provinces + cities}
+    area_codes = {code: AreaCode(code, a["province"], tuple(a["cities"]), tuple(a["lengths"]))
+                  for code, a in meta["area_codes"].items()}
+    return _Places(provinces, cities, {r.id: r for r in provinces + cities}, area_codes)
+
+
+@functools.cache
+def _data() -> _Data:
+    meta = _meta()
+    places = _places()
+    provinces, cities = places.provinces, places.cities
     keys: dict[str, list[Region]] = {}
     province_keys: dict[str, Region] = {}
     named = [(region, _province_names(p)) for p, region in zip(meta["provinces"], provinces)]
@@ -109,16 +133,14 @@ def _data() -> _Data:
                 bucket.append(region)
             if region.level == "province":
                 province_keys[_norm(name)] = region
-    area_codes = {code: AreaCode(code, a["province"], tuple(a["cities"]), tuple(a["lengths"]))
-                  for code, a in meta["area_codes"].items()}
     mobile = array.array("H")
     mobile.frombytes(gzip.decompress((DATA_DIR / meta["mobile"]["file"]).read_bytes()))
     if sys.byteorder != "little":  # stored little-endian
         mobile.byteswap()
     assert len(mobile) == meta["mobile"]["count"], "corrupt mobile_prefixes data"
-    return _Data(provinces, cities, tuple((c.province_id, c.id) for c in cities), by_id, {k: tuple(v) for k, v in keys.items()},
-                 province_keys, area_codes, mobile, meta["mobile"]["first_prefix"],
-                 meta["mobile"]["no_city"], meta["sources"])
+    return _Data(provinces, cities, tuple((c.province_id, c.id) for c in cities), places.by_id,
+                 {k: tuple(v) for k, v in keys.items()}, province_keys, places.area_codes, mobile,
+                 meta["mobile"]["first_prefix"], meta["mobile"]["no_city"], meta["sources"])
 
 
 def _province_names(p: dict) -> list[str]:
@@ -162,13 +184,13 @@ def _norm(name: str) -> str:
 
 def all_regions() -> list[Region]:
     """All provinces (GB/T 2260 order), then all cities grouped by province."""
-    d = _data()
+    d = _places()
     return list(d.provinces + d.cities)
 
 
 def get_region(region_id: str) -> Region:
     """The region with this id; KeyError if none."""
-    return _data().by_id[region_id]
+    return _places().by_id[region_id]
 
 
 def region_candidates(name: str) -> list[Region]:
@@ -316,24 +338,24 @@ def area_code_of(digits: str) -> str | None:
     if len(digits) < 3 or digits[0] != "0":
         return None
     code = digits[:3] if digits[1] in "12" else digits[:4]  # 010, 02X are 3-digit codes
-    return code if code in _data().area_codes else None
+    return code if code in _places().area_codes else None
 
 
 def area_codes() -> list[str]:
     """Every known area code, with its 0, sorted ("010", "020", ..., "0999")."""
-    return sorted(_data().area_codes)
+    return sorted(_places().area_codes)
 
 
 def area_code_info(code: str) -> AreaCode | None:
     """Details of a known area code ("0755"), else None."""
-    return _data().area_codes.get(code)
+    return _places().area_codes.get(code)
 
 
 def _landline_region(digits: str) -> tuple[str, str | None] | None:
     code = area_code_of(digits)
     if code is None:
         return None
-    info = _data().area_codes[code]
+    info = _places().area_codes[code]
     return info.province_id, info.city_ids[0] if len(info.city_ids) == 1 else None
 
 
