@@ -479,20 +479,29 @@ def test_voicemail_box_greeting_and_max_length() -> None:
     files = rendered_example(path)
     dp = Dialplan(files["support_24x7.conf"])
     holiday = dp.contexts["flow-support_24x7-holiday_message"]["s"]
-    assert [(app, args) for _, app, args in holiday][-3:] == [
-        ("Playback", "support/holiday_greeting"), ("VoiceMail", "2000@default,s"), ("Hangup", "")]
+    # S-VM-1: the step ends `max` after VoiceMail starts (TIMEOUT(absolute)), greeting and beep included
+    assert [(app, args) for _, app, args in holiday][-4:] == [
+        ("Playback", "support/holiday_greeting"), ("Set", "TIMEOUT(absolute)=180"), ("VoiceMail", "2000@default,s"),
+        ("Hangup", "")]
     after = [(app, args) for _, app, args in dp.contexts["flow-support_24x7-after_hours"]["s"]]
-    assert ("VoiceMail", "2000@default,u") in after
+    i = after.index(("VoiceMail", "2000@default,u"))
+    assert after[i - 1] == ("Set", "TIMEOUT(absolute)=180")
     assert "\n2000 => ,flowc support_24x7 2000,,,maxsecs=180" in files["support_24x7.voicemail.conf"]
     assert "[default]" in files["support_24x7.voicemail.conf"]
+    # one mailbox with two limits: each step has its own absolute timeout, maxsecs is the longest
     flow = flow_text("""
 flow v {
   number 400-800-1000
   step start { menu { 1 -> a 2 -> b } }
   step a { voicemail 100 max 1m }
-  step b { voicemail 100 max 2m }
+  step b { voicemail 100 max 90.5s }
 }""")
-    assert any("S-VM-1" in d.message for d in target().unsupported(flow))
+    assert not target().unsupported(flow)
+    files = target().render(flow)
+    dp = Dialplan(files["v.conf"])
+    assert ("Set", "TIMEOUT(absolute)=60") in [(app, args) for _, app, args in dp.contexts["flow-v-a"]["s"]]
+    assert ("Set", "TIMEOUT(absolute)=90.5") in [(app, args) for _, app, args in dp.contexts["flow-v-b"]["s"]]
+    assert "\n100 => ,flowc v 100,,,maxsecs=91" in files["v.voicemail.conf"]
 
 
 def test_tags_are_cdr_variables_and_ringback_is_music_on_hold() -> None:
@@ -562,19 +571,41 @@ def test_time_branch_conditions_match_the_interpreter() -> None:
         assert got == f"flow-support_24x7-{step}", when
 
 
+def _pattern_sets(pattern: str) -> list[str] | None:
+    """`_13[3-57]X.` -> ["1", "3", "3457", "0123456789"] (without the final `.`); None for an
+    exact extension."""
+    if not pattern.startswith("_"):
+        return None
+    body, sets, i = pattern[1:].removesuffix("."), [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "[":
+            j = body.index("]", i)
+            chars = re.sub(r"(\d)-(\d)", lambda m: "".join(map(str, range(int(m[1]), int(m[2]) + 1))), body[i + 1:j])
+            sets.append("".join(sorted(set(chars))))
+            i = j + 1
+        else:
+            sets.append({"X": "0123456789", "Z": "123456789", "N": "23456789"}.get(ch, ch))
+            i += 1
+    return sets
+
+
 def _lookup(dp: Dialplan, ctx: str, number: str) -> str:
     """Asterisk's most-specific match over the patterns flowc writes: an exact extension,
-    then the `_<digits>.` with the longest digits, then `_X.` / `_X`."""
+    else the matching pattern whose characters, compared left to right, first admit fewer
+    digits (a digit before a class before `X`, any of them before the closing `.`)."""
     extens = dp.contexts[ctx]
     if number in extens:
         best = number
     else:
-        cands = [e for e in extens if e.startswith("_") and e.endswith(".") and e[1:-1].isdigit()
-                 and number.startswith(e[1:-1]) and len(number) > len(e) - 2]
-        if cands:
-            best = max(cands, key=len)
-        else:
-            best = "_X" if len(number) == 1 else "_X."
+        ranked = []
+        for e in extens:
+            sets = _pattern_sets(e)
+            if sets is None or not e.endswith(".") or len(number) <= len(sets):
+                continue
+            if all(number[k] in s for k, s in enumerate(sets)):
+                ranked.append(([(len(s), s) for s in sets] + [(99, "")], e))
+        best = min(ranked)[1] if ranked else ("_X" if len(number) == 1 else "_X.")
     _, app, args = extens[best][0]
     assert app == "Goto", (ctx, best)
     target, exten, _ = args.split(",")
@@ -821,17 +852,31 @@ flow q {
     assert any("S-Q-2" in d.message for d in target().unsupported(flow))
 
 
-def test_queue_agents_with_different_ring_times_need_a_queue_ring() -> None:
+def test_queue_agents_ring_for_their_own_times() -> None:
+    """S-Q-2: app_queue's timeout is the longest ring; a shorter agent's channel gets
+    TIMEOUT(absolute) from a pre-dial Gosub (option b), cleared by membergosub on answer."""
     text = """
-group g { 13800000001 13800000002 (ring 30s) }
+group g { ring 20s 13800000001 13800000002 (ring 30s) 13800000003 (ring 12s) }
 flow q {
   number 400-800-1000
   step start { queue { group g %s } }
 }"""
-    assert any("S-Q-2" in d.message for d in target().unsupported(flow_text(text % "")))
-    flow = flow_text(text % "ring 12s")
+    flow = flow_text(text % "")
     assert not target().unsupported(flow)
-    assert "\ntimeout = 12\n" in render(flow)["q.queues.conf"]
+    files = render(flow, dial_template="Local/{number}@sim-phones")
+    conf = files["q.queues.conf"]
+    assert "\ntimeout = 30\n" in conf and "\nmembergosub = flow-q-start--agents  " in conf
+    dp = Dialplan(files["q.conf"])
+    assert dp.calls("Queue") == [("flow-q-start", "s", "flow-q-start,b(flow-q-start--agents^ring^1),,,300")]
+    agents = dp.contexts["flow-q-start--agents"]
+    assert [(app, args) for _, app, args in agents["s"]] == [("Set", "TIMEOUT(absolute)=0"), ("Return", "")]
+    limits = [args for _, app, args in agents["ring"] if app == "ExecIf"]
+    assert limits == ['$["${DIALEDPEERNUMBER}" = "13800000001@sim-phones/n"]?Set(TIMEOUT(absolute)=20)',
+                      '$["${DIALEDPEERNUMBER}" = "13800000003@sim-phones/n"]?Set(TIMEOUT(absolute)=12)']
+    # the queue's own ring: one time for everybody, no limits to set
+    files = render(flow_text(text % "ring 12s"))
+    assert "\ntimeout = 12\n" in files["q.queues.conf"] and "membergosub" not in files["q.queues.conf"]
+    assert "--agents" not in files["q.conf"]
 
 
 def test_non_ascii_tag_keys_are_spelt_like_freeswitch() -> None:

@@ -166,7 +166,7 @@ def test_entry_matches_the_400_number_in_its_context():
 
 def test_no_unknown_applications_and_no_datetime_field():
     known = {"answer", "set", "export", "unset", "playback", "read", "bridge", "transfer", "hangup", "db",
-             "record_session", "fifo", "voicemail"}
+             "record_session", "fifo", "voicemail", "sched_hangup"}
     for _, text in OUTPUTS:
         root = ET.fromstring(text)
         for a in list(root.iter("action")) + list(root.iter("anti-action")):
@@ -617,7 +617,8 @@ def test_queue_is_a_fifo_with_outbound_members_and_orbit():
     members = node.findall("member")
     # ring 15s: a member rings between timeout and timeout + 1 s; no wrap-up lag after a call
     assert [(m.get("timeout"), m.get("lag")) for m in members] == [("14", "0"), ("14", "0")]
-    uids = [re.fullmatch(r"\{fifo_outbound_uuid=([0-9a-f]{32}),originate_timeout=16\}loopback/(\d+)/sim-phones",
+    uids = [re.fullmatch(r"\{fifo_outbound_uuid=([0-9a-f]{32}),originate_timeout=16\}\[leg_timeout=14\]"
+                         r"loopback/(\d+)/sim-phones",
                          m.text).groups()
             for m in members]
     assert [n for _, n in uids] == ["13700000001", "13700000002"]
@@ -628,8 +629,10 @@ def test_voicemail_greeting_max_and_directory():
     files = render(QUEUE)
     root = ET.fromstring(files["q.xml"])
     sets = [d for a, d in actions(ext(root, "vm")) if a == "set"]
-    assert "execute_on_record_start=sched_hangup +120 NORMAL_CLEARING" in sets
     acts = actions(ext(root, "vm"))
+    # S-VM-1: the step ends `max` after the voicemail application starts, greeting and beep included
+    assert acts[acts.index(("voicemail", "default $${domain} 3650")) - 1] == ("sched_hangup", "+120 NORMAL_CLEARING")
+    assert not any(d.startswith("execute_on_record_start") for d in sets)
     assert acts[0] == ("playback", "$${sounds_dir}/flowc/q/greeting.wav")  # S-VM-1: an ordinary prompt
     assert "skip_greeting=true" in sets and "skip_instructions=true" in sets
     assert ("voicemail", "default $${domain} 3650") in actions(ext(root, "vm"))
@@ -762,20 +765,20 @@ def test_e501_fractional_or_short_ring():
         'flow d { number 400-600-1234 step s { dial 13900001111 { ring 1s } } }'))
 
 
-def test_short_queue_rings_use_one_originate_timeout():
+def test_queue_agents_ring_for_their_own_times():
+    """S-Q-2: each member's own [leg_timeout] (ring - 1: it ends between t and t + 1 s) comes
+    after the block mod_fifo writes from the member timeout (at least 10 s, else it uses 60 s),
+    so it holds; the round's originate_timeout is above every agent's ring."""
     files = render("""
-        group a { ring 5s 13700000001 13700000002 }
+        group a { ring 5s 13700000001 13700000002 (ring 12s) 13700000003 (ring 2s) }
         flow q { number 400-600-1234 step s { queue { group a } } }""")
     members = ET.fromstring(files["fifo/q.xml"]).find("fifo").findall("member")
-    assert [m.get("timeout") for m in members] == ["10", "10"]  # mod_fifo's minimum, never reached
-    assert all(",originate_timeout=5}" in m.text for m in members)  # the round ends between 4 and 5 s
-
-
-def test_e501_queue_rings_below_mod_fifo_minimum_that_differ():
-    msgs = codes("""
+    assert [m.get("timeout") for m in members] == ["10", "11", "10"]
+    assert [re.search(r"\[leg_timeout=(\d+)\]", m.text).group(1) for m in members] == ["4", "11", "1"]
+    assert all(",originate_timeout=13}" in m.text for m in members)
+    assert not codes("""
         group a { ring 5s 13700000001 13700000002 (ring 12s) }
         flow q { number 400-600-1234 step s { queue { group a } } }""")
-    assert any("mod_fifo" in m for m in msgs)
 
 
 def test_e501_menu_timeout_below_one_second():

@@ -25,6 +25,8 @@ targets/asterisk/ only loop and interpolate.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -62,7 +64,7 @@ _KINDS = {
     # no line break, no backslash, no quote other than the REGEX delimiter
     "code": re.compile(r"[A-Za-z0-9_\-.${}\[\]()<>=!&|:\"+*/%,^?# ~@]*\Z"),
     # the rows of a prefix table: `exten => <digits or pattern>,1,<Goto or Hangup>  ; note`
-    "table": re.compile(r"(?:exten => (?:_X|_X\.|_[0-9]+\.|[0-9]+),1,"
+    "table": re.compile(r"(?:exten => (?:_X|_X\.|_[0-9]*(?:\[[0-9\-]+\]|N|Z)?\.|[0-9]+),1,"
                         r"(?:Goto\([A-Za-z0-9_.\-]+,(?:s|\$\{EXTEN:1\}),1\)|Hangup\(\))"
                         r"(?:  ; [0-9A-Za-z_.\- :…()]*)?(?:\n|\Z))+\Z"),
 }
@@ -202,10 +204,7 @@ class AsteriskTarget(Target):
             if isinstance(t, ir.Queue):
                 group = flow.groups.get(t.group or "")
                 rings = _queue_rings(t, group)
-                need(len(rings) <= 1, f"S-Q-2: the agents of group `{t.group}` ring for different times "
-                     f"({', '.join(secs(r) + 's' for r in sorted(rings))}); app_queue has one ring time per queue",
-                     t, help="give the queue step its own `ring`, or the group's phones one ring time")
-                ring = min(rings) if rings else 20.0
+                ring = max(rings) if rings else 20.0
                 for what, value in (("max_wait", t.max_wait), ("retry", t.retry), ("ring", ring),
                                     ("announce every", t.announce_every)):
                     need(value is None or (value == int(value) and value >= 1),
@@ -214,24 +213,10 @@ class AsteriskTarget(Target):
             if isinstance(t, (ir.Menu, ir.Extension)):
                 need(t.timeout > 0, "S-MENU-1: Read() cannot wait 0 seconds for a key", t,
                      help="give a timeout of at least 1ms")
-            if isinstance(t, ir.Voicemail):
-                need(t.max_length == int(t.max_length) and t.max_length >= 1,
-                     f"S-VM-1: voicemail.conf `maxsecs` is whole seconds, not {secs(t.max_length)}s", t,
-                     help="use whole seconds")
             for ring, node in self._ring_times(flow, step):
                 need(ring > 0, "S-DIAL-2: Dial() cannot ring for 0 seconds (it would ring forever)", node)
         for sv in flow.surveys.values():
             need(sv.timeout > 0, "S-SURVEY-3: Read() cannot wait 0 seconds for a key", sv)
-        # S-VM-1: one `maxsecs` per mailbox
-        maxes: dict[str, tuple[float, ir.Node]] = {}
-        for step in flow.steps:
-            t = step.terminal
-            if isinstance(t, ir.Voicemail):
-                if t.box in maxes and maxes[t.box][0] != t.max_length:
-                    need(False, f"S-VM-1: mailbox {t.box} is used with two maximum lengths "
-                         f"({secs(maxes[t.box][0])}s and {secs(t.max_length)}s); Asterisk keeps one `maxsecs` "
-                         "per mailbox", t, help="use the same `max` for every voicemail step of a mailbox")
-                maxes.setdefault(t.box, (t.max_length, t))
         out.extend(self._retention_problems(flow))
         # values the dialplan cannot carry
         for text, node, kind in self._values(flow):
@@ -673,15 +658,16 @@ class _Builder:
                 "epoch": bool(sets)}
 
     def _branch_region(self, step, t: ir.Branch):
-        table = lower.region_table(lower.region_arm_ids(t))
+        arm_ids = lower.region_arm_ids(t)
         actions = {str(i): self.goto(arm.target) for i, arm in enumerate(t.arms)}
+        actions[_ELSE] = self.goto(t.else_target)
         base = f"{self.names.step[step.name]}--r"
-        top = _split_table(base, list(table.entries), actions, self.goto(t.else_target))
+        top = _instantiate(_region_layout(arm_ids), base, actions)
         for view in top:
             view["comment"] += f" (region branch of step {step.name})"
         about = [", ".join(c.text for c in arm.conditions) + f" -> {arm.target}" for arm in t.arms]
         self.tables.extend(top)
-        return {"on": "region", "table": base, "entries": len(table.entries), "contexts": len(top),
+        return {"on": "region", "table": base, "entries": _region_entries(arm_ids), "contexts": len(top),
                 "else": self.goto(t.else_target), "about": about, "else_target": t.else_target}
 
     def _branch_caller(self, step, t: ir.Branch):
@@ -747,34 +733,50 @@ class _Builder:
     # ---- queue (S-Q-*)
 
     def queue_view(self, step, t: ir.Queue, view):
+        """S-Q-2: app_queue rings every member for the queue's `timeout`, the longest ring time.
+        Agents that ring for less get TIMEOUT(absolute) on their own channel before it is
+        called (the Queue option b(): a pre-dial Gosub on the new channel, which finds the
+        agent by DIALEDPEERNUMBER, the member string after `Tech/`), so app_queue sees their
+        ring end like a no-answer; the queue's membergosub clears it when an agent answers."""
         flow = self.flow
         group = flow.groups[t.group]
         name = self.names.step[step.name]
-        ring = min(_queue_rings(t, group))  # one value: unsupported() refuses several (S-Q-2)
         music = self.moh_class(t.music, "queue music", t) if t.music else self.opts.moh_class
-        members = []
+        members, shorter = [], []
+        longest = max(_queue_rings(t, group))
         for m in group.members:
             dial = self.dialstring(m.phone.number)
             if dial.startswith("Local/") and not dial.endswith("/n"):
                 dial += "/n"
-            members.append({"dial": escape(dial, "dialstring"), "label": _phone_label(m.phone)})
+            ring = t.ring if t.ring is not None else group.ring_of(m)
+            members.append({"dial": escape(dial, "dialstring"), "label": _phone_label(m.phone), "ring": secs(ring)})
+            if ring < longest:
+                shorter.append({"peer": escape(dial.split("/", 1)[1], "dialstring"), "ring": secs(ring),
+                                "label": _phone_label(m.phone)})
+        agents = f"{name}--agents" if shorter else None
         self.queues.append({
             "name": name, "step": step.name, "line": _line(t), "group": group.name, "members": members,
-            "ring": secs(ring), "retry": secs(t.retry), "music": escape(music, "word"),
+            "ring": secs(longest), "retry": secs(t.retry), "music": escape(music, "word"),
             "announce": self.prompt(t.announce) if t.announce else None,
-            "every": secs(t.announce_every) if t.announce_every else None,
+            "every": secs(t.announce_every) if t.announce_every else None, "agents": agents,
         })
         survey = self.survey_for(t.survey)
         probe = ir.Dial(dest=ir.DialTarget(group=t.group), outcomes=t.outcomes)
-        return {"queue": name, "options": "c" if survey else "", "max_wait": secs(t.max_wait),
+        options = ("c" if survey else "") + (f"b({agents}^ring^1)" if agents else "")
+        return {"queue": name, "options": options, "max_wait": secs(t.max_wait),
                 "timeout": self.goto(probe.target_for(ir.Outcome.FAILED)), "survey": survey,
-                "group": group.name}
+                "group": group.name, "agents": agents, "shorter": shorter, "longest": secs(longest)}
 
     # ---- voicemail (S-VM-1)
 
     def voicemail_view(self, step, t: ir.Voicemail, view):
         box = escape(t.box, "word")
-        self.mailboxes.setdefault(box, {"box": box, "max": secs(t.max_length), "line": _line(t), "step": step.name})
+        # maxsecs bounds the recording; the step's own end is TIMEOUT(absolute) (S-VM-1), so a
+        # mailbox used by several steps takes the longest of their limits
+        maxsecs = str(math.ceil(t.max_length))
+        entry = self.mailboxes.setdefault(box, {"box": box, "max": maxsecs, "line": _line(t), "step": step.name})
+        if int(maxsecs) > int(entry["max"]):
+            entry.update(max=maxsecs, line=_line(t), step=step.name)
         return {"box": box, "context": escape(self.opts.voicemail_context, "word"),
                 "greeting": self.prompt(t.greeting) if t.greeting else None, "max": secs(t.max_length)}
 
@@ -868,20 +870,81 @@ def _runs(values: list[int]) -> list[tuple[int, int]]:
 TABLE_LIMIT = 400
 
 
+_NAMED_CLASSES = {"123456789": "Z", "23456789": "N"}  # Asterisk's own names (asterisklint's canonical form)
+
+
+def _digit_set(digits: str) -> str:
+    """Sorted distinct digits as one pattern character in asterisklint's canonical form:
+    `5`, `[1345]`, `[0-4678]` (runs of four or more as ranges), `Z` for 1-9, `N` for 2-9."""
+    if len(digits) == 1:
+        return digits
+    if digits in _NAMED_CLASSES:
+        return _NAMED_CLASSES[digits]
+    runs: list[str] = []
+    i = 0
+    while i < len(digits):
+        j = i
+        while j + 1 < len(digits) and ord(digits[j + 1]) == ord(digits[j]) + 1:
+            j += 1
+        runs.append(digits[i] + "-" + digits[j] if j - i >= 3 else digits[i:j + 1])
+        i = j + 1
+    return "[" + "".join(runs) + "]"
+
+
+@functools.lru_cache(maxsize=1024)  # at most 1023 sets of digits; tables ask for them tens of thousands of times
+def _classes(digits: str) -> tuple[str, ...]:
+    """The pattern characters for sibling digits (sorted) that share one action. All ten
+    would be `X`, a duplicate of the context's `_X.` default, so they become two classes."""
+    if len(digits) == 10:
+        return _digit_set(digits[:5]), _digit_set(digits[5:])
+    return (_digit_set(digits),)
+
+
 def _split_table(base: str, entries: list[tuple[str, str]], actions: dict[str, str], else_next: str) -> list[dict]:
     """Longest-prefix entries (prefix, label) -> contexts `<base><digits>` of extension patterns.
 
     Each context matches the rest of the number after its digits: `_X.` is the default (the
     label of the longest entry above it, or the else arm), `_<rest>.` an entry; Asterisk's
-    most-specific-pattern rule gives the longest prefix. A context with more than
-    TABLE_LIMIT entries dispatches on the next digit instead (`Goto(<base><digits+d>,
-    ${EXTEN:1},1)`). Tables have tens of thousands of rows, so each context's rows are
-    written here as one `body` (the template checks it with `dp("table")`)."""
+    most-specific-pattern rule gives the longest prefix. Sibling entries that have no longer
+    entry below them and share a label are one pattern with a digit class (`_13801[3-9].`):
+    at the class's position a longer entry has a single digit, which Asterisk ranks as more
+    specific, so the longest prefix still wins. A context with more than TABLE_LIMIT entries
+    dispatches on the next digit instead (`Goto(<base><digits+d>,${EXTEN:1},1)`). Tables have
+    tens of thousands of rows, so each context's rows are written here as one `body` (the
+    template checks it with `dp("table")`)."""
     out: list[dict] = []
     for p, label in entries:
         if not p.isdigit() or label not in actions:
             raise UnsafeValue(f"prefix table entry {p!r} -> {label!r}")
     entries = sorted(entries)
+    prefixes = [p for p, _ in entries]
+    # a leaf has no longer entry below it (sorted: it would come right after it)
+    leaf = [i + 1 == len(prefixes) or not prefixes[i + 1].startswith(prefixes[i]) for i in range(len(prefixes))]
+
+    def leaf_rows(n: int, lo: int, hi: int) -> list[str]:
+        """entries[lo:hi] as rows of one context (their first n digits are its prefix)."""
+        groups: dict[tuple[str, str], list[str]] = {}  # (parent, label) -> last digits of leaves
+        order: list[tuple[str, str] | int] = []
+        for i in range(lo, hi):
+            p, label = entries[i]
+            if leaf[i]:
+                key = (p[n:-1], label)
+                if key not in groups:
+                    groups[key] = []
+                    order.append(key)
+                groups[key].append(p[-1])
+            else:
+                order.append(i)
+        rows = []
+        for item in order:
+            if isinstance(item, int):
+                p, label = entries[item]
+                rows.append(f"exten => _{p[n:]}.,1,{actions[label]}")
+            else:
+                parent, label = item
+                for cls in _classes("".join(groups[item])):
+                    rows.append(f"exten => _{parent}{cls}.,1,{actions[label]}")
+        return rows
 
     def node(prefix: str, lo: int, hi: int, default_next: str, default_about: str) -> None:
         """entries[lo:hi] all start with `prefix` and are longer than it."""
@@ -892,8 +955,9 @@ def _split_table(base: str, entries: list[tuple[str, str]], actions: dict[str, s
         n = len(prefix)
         rows = [f"exten => _X.,1,{default_next}"]
         if hi - lo <= TABLE_LIMIT:
-            rows += [f"exten => _{entries[i][0][n:]}.,1,{actions[entries[i][1]]}" for i in range(lo, hi)]
+            rows += leaf_rows(n, lo, hi)
         else:
+            ends: dict[str, list[str]] = {}  # next -> digits whose whole subtree goes there
             i = lo
             while i < hi:
                 d = entries[i][0][n]
@@ -909,12 +973,61 @@ def _split_table(base: str, entries: list[tuple[str, str]], actions: dict[str, s
                     rows.append(f"exten => _{d}.,1,Goto({base + child},${{EXTEN:1}},1)  ; {child}…: {j - k} entries")
                     node(child, k, j, child_next, child_about)
                 else:
-                    rows.append(f"exten => _{d}.,1,{child_next}")
+                    ends.setdefault(child_next, []).append(d)
                 i = j
+            for next_, digits in ends.items():
+                rows += [f"exten => _{cls}.,1,{next_}" for cls in _classes("".join(digits))]
         view["body"] = "\n".join(rows)
 
     node("", 0, len(entries), else_next, "no region: else")
     return out
+
+
+# A region branch's table depends only on its arms' regions; its contexts are laid out once
+# per set of arms with placeholders for the names a flow gives them (its context base and
+# the Goto of each arm), then filled in per flow by plain string replacement. A platform
+# compiling many flows with the same arms, or the same flow again, pays for the layout once
+# (also across processes: it is kept in the cache folder like the table itself).
+_BASE = "\x00"  # the context base
+_ELSE = "e"  # the label of the else arm in a layout
+
+
+def _label(label: str) -> str:
+    return f"\x01{label}\x01"
+
+
+@functools.lru_cache(maxsize=64)
+def _region_entries(arm_ids: tuple[tuple[str, ...], ...]) -> int:
+    return len(lower.region_table(arm_ids).entries)
+
+
+@functools.lru_cache(maxsize=64)
+def _region_layout(arm_ids: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, str, str], ...]:
+    """(context suffix, comment, body) of each context of the table, with placeholders."""
+    import json
+    import sys
+
+    from .. import regions
+    from ..resources import disk_cached, source_stamp
+
+    def compute() -> list:
+        table = lower.region_table(arm_ids)
+        actions = {label: _label(label) for label in table.labels}
+        views = _split_table(_BASE, list(table.entries), actions, _label(_ELSE))
+        return [[v["ctx"][len(_BASE):], v["comment"], v["body"]] for v in views]
+
+    key = f"{json.dumps(arm_ids)}|{regions.data_stamp()}|{source_stamp(regions, sys.modules[__name__])}"
+    return tuple(tuple(v) for v in disk_cached("asterisk-region", key, compute))
+
+
+def _instantiate(layout, base: str, actions: dict[str, str]) -> list[dict]:
+    """A layout's contexts for one branch: the placeholders replaced in one pass over all bodies."""
+    text = "\x02".join(body for _, _, body in layout).replace(_BASE, base)
+    for label, action in actions.items():
+        text = text.replace(_label(label), action)
+    bodies = text.split("\x02")
+    return [{"ctx": base + suffix, "comment": comment, "body": body}
+            for (suffix, comment, _), body in zip(layout, bodies)]
 
 
 # ====================================================================== caller numbers (S-NUM-1)

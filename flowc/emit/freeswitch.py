@@ -163,7 +163,7 @@ AUDIO_EXT = {"wav", "mp3", "ogg", "gsm", "ul", "al", "ulaw", "alaw", "r8", "r16"
 MAX_TRANSFERS = 100000  # each step hop is one transfer; FreeSWITCH's default limit is 70
 CLOCK_FORMAT = "%u %Y%m%d %H%M"  # "4 20261001 0930": ISO weekday, date, time of day
 CLOCK_OFFSET = {"wday": 0, "ymd": 2, "md": 6, "hm": 11}
-FIFO_MIN_RING = 10  # mod_fifo ignores a member timeout below 10 s
+FIFO_MIN_RING = 10  # mod_fifo ignores a member timeout below 10 s (and uses 60 s)
 
 
 # ====================================================================== regex helpers
@@ -408,7 +408,7 @@ class _Unsupported:
         if isinstance(term, ir.Queue):
             yield from self.queue(term)
         if isinstance(term, ir.Voicemail) and not _seconds(term.max_length):
-            yield t.e501(f"voicemail `max {term.max_length:g}s`: FreeSWITCH schedules the end of a message "
+            yield t.e501(f"voicemail `max {term.max_length:g}s`: FreeSWITCH schedules the end of a voicemail "
                          "in whole seconds (S-VM-1)", term.span, help="use whole seconds")
         for sv_name in self.surveys_of(term):
             sv = self.flow.surveys.get(sv_name)
@@ -438,11 +438,6 @@ class _Unsupported:
             if not all(_seconds(r) and r >= 2 for r in rings):
                 yield t.e501(f"queue ring times {', '.join(f'{r:g}s' for r in rings)}: FreeSWITCH rings queue "
                              "members for whole seconds, at least 2 s (S-Q-2)", q.span, help="use whole seconds")
-            elif min(rings) - 1 < FIFO_MIN_RING and len(set(rings)) > 1:
-                yield t.e501(f"queue ring times {', '.join(f'{r:g}s' for r in rings)}: mod_fifo ignores a member "
-                             f"timeout under {FIFO_MIN_RING} s, so ring times up to {FIFO_MIN_RING} s must be the same for "
-                             "every agent (one timeout for the whole round) (S-Q-2)", q.span,
-                             help=f"give the queue one `ring`, or ring every agent {FIFO_MIN_RING + 1} s or more")
         for what, value, least in (("retry", q.retry, 1), ("max_wait", q.max_wait, 1),
                                    ("announce every", q.announce_every or 30, 1)):
             if not _seconds(value) or value < least:
@@ -1087,17 +1082,15 @@ class _Builder:
             # mod_fifo keeps at most 32 characters of fifo_outbound_uuid (an MD5's length) and
             # keys members by it across all fifos: a digest of fifo and position is unique
             uid = hashlib.md5(f"{fifo}~{i}".encode()).hexdigest()
-            # Measured on whole-second clocks: a member's `timeout` (its leg_timeout) ends its
-            # ring between timeout and timeout + 1 s, the round's originate_timeout T between
-            # T - 1 and T s. So timeout = ring - 1, and the round's timeout above every member's;
-            # but mod_fifo takes no member timeout under 10 s (it falls back to 60 s): rings of
-            # 10 s or less (E501 keeps them equal) end by the round's timeout T = ring instead.
-            if min(rings) - 1 >= FIFO_MIN_RING:
-                timeout, round_timeout = ring - 1, max(rings) + 1
-            else:
-                timeout, round_timeout = FIFO_MIN_RING, ring
-            members.append(Member(f"{{fifo_outbound_uuid={uid},originate_timeout={round_timeout}}}"
-                                  f"{self.dial_leg(m.phone.number)}", timeout, 0))
+            # Measured on whole-second clocks: a leg's leg_timeout t ends its ring between t and
+            # t + 1 s, the round's originate_timeout T between T - 1 and T s. So each agent gets
+            # leg_timeout = ring - 1 and the round a timeout above every agent's. mod_fifo writes
+            # its own `[leg_timeout=<member timeout>]` before the member string and takes no
+            # member timeout under 10 s; originate applies every [] block in order, so the
+            # member's own block, which comes last, is the one that holds.
+            members.append(Member(f"{{fifo_outbound_uuid={uid},originate_timeout={max(rings) + 1}}}"
+                                  f"[leg_timeout={ring - 1}]{self.dial_leg(m.phone.number)}",
+                                  max(ring - 1, FIFO_MIN_RING), 0))
         # after a failed round mod_fifo waits retry_delay + lag + 1 s; after a conversation
         # only lag + 1 s (its wrap-up time), so the retry goes into retry_delay and lag is 0
         self.fifos.append(Fifo(fs_token(fifo), f"{self.where(step)} step {step.name}: queue for group {group.name}",
@@ -1138,8 +1131,9 @@ class _Builder:
         """S-VM-1: a custom greeting is an ordinary `playback` that replaces the mailbox's
         greeting and instructions (skip_greeting, skip_instructions); then mod_voicemail: its
         standard greeting when there was no custom one, a beep, the recording. The end at
-        `max` is scheduled when the recording starts; the prompts mod_voicemail plays after a
-        message (urgent?, saved, goodbye, listen/re-record) are switched off."""
+        `max` is scheduled as the application starts (its greeting and beep count towards
+        `max`); the prompts mod_voicemail plays after a message (urgent?, saved, goodbye,
+        listen/re-record) are switched off."""
         box = fs_token(t.box)
         if box not in self.mailboxes:
             self.mailboxes.append(box)
@@ -1148,7 +1142,7 @@ class _Builder:
                  Action("set", "voicemail_skip_goodbye=true")]
         if t.greeting:
             acts += [Action("set", "skip_greeting=true"), Action("set", "skip_instructions=true")]
-        acts += [Action("set", f"execute_on_record_start=sched_hangup +{int(t.max_length)} NORMAL_CLEARING"),
+        acts += [Action("sched_hangup", f"+{int(t.max_length)} NORMAL_CLEARING"),
                  Action("voicemail", f"{fs_token(self.opts.voicemail_profile)} "
                                      f"{_path_setting(self.opts.voicemail_domain)} {box}"),
                  self.hangup()]
