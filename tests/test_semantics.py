@@ -515,6 +515,11 @@ def test_S_Q_2():
               phones={"13700000001": "noanswer;answer:after=5"}, default_phone="noanswer")
     # round 2 starts at 15 s; its answer at 20 s would come after max_wait (18 s)
     assert (18.0, "queue", "leave", "timeout") in obs(cut) and cut.connected_to is None
+    # without a queue `ring`, each agent rings for its own time: a round ends when the last
+    # agent's ring does (agent 1: 4 s; agent 2: 10 s, busy at once), then 5 s of retry
+    own = run(QUEUE, AGENTS.replace("ring_all", "sequential").replace(" 13700000001\n", " 13700000001 (ring 4s)\n"),
+              phones={"13700000001": "noanswer;answer:after=1", "13700000002": "busy"})
+    assert (10.0, "connect", "13700000001") in obs(own)  # round 1: 0-4 s, pause 4-9 s, round 2 answer at 10 s
 
 
 def test_S_Q_3():
