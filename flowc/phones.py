@@ -203,12 +203,79 @@ def _place(info: AreaCode) -> str:
 
 
 def _pn_valid(national: str) -> bool:
+    """libphonenumber's verdict, remembered on disk: importing phonenumbers and loading
+    its metadata is most of checking a flow's phones in a fresh process."""
+    if not (national.isascii() and national.isdigit()):
+        return _pn_check(national)
+    memo = _pn_memo()
+    if national not in memo:
+        memo[national] = _pn_check(national)
+        _pn_remember(national, memo[national])
+    return memo[national]
+
+
+def _pn_check(national: str) -> bool:
     import phonenumbers  # compile-time only: keeps `import flowc` fast
 
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(national, "CN"))
     except phonenumbers.NumberParseException:
         return False
+
+
+@functools.cache
+def _pn_memo_path():
+    """One file per phonenumbers installation (its files' sizes and times), so an upgrade
+    starts afresh; None when there is no cache folder."""
+    import hashlib
+    import importlib.util
+    import os
+
+    from .resources import cache_dir
+
+    folder = cache_dir()
+    spec = importlib.util.find_spec("phonenumbers")
+    if folder is None or spec is None or spec.origin is None:
+        return None
+    package = os.path.dirname(spec.origin)
+    stamp = hashlib.sha256()
+    for name in ("__init__.py", "phonenumberutil.py", os.path.join("data", "region_CN.py")):
+        st = os.stat(os.path.join(package, name))
+        stamp.update(f"{name}:{st.st_size}:{st.st_mtime_ns}|".encode())
+    return folder / f"phones-valid-{stamp.hexdigest()[:24]}.txt"
+
+
+@functools.cache
+def _pn_memo() -> dict[str, bool]:
+    """Lines "DIGITS 0|1"; a damaged line (say, a write cut short) is ignored."""
+    memo: dict[str, bool] = {}
+    try:
+        path = _pn_memo_path()
+        text = path.read_text(encoding="ascii") if path else ""
+    except (OSError, ValueError):
+        return memo
+    for line in text.splitlines():
+        digits, _, verdict = line.partition(" ")
+        if digits.isdigit() and verdict in ("0", "1"):
+            memo[digits] = verdict == "1"
+    return memo
+
+
+def _pn_remember(national: str, valid: bool) -> None:
+    """Append one line: a single O_APPEND write, so concurrent processes don't mix lines."""
+    import os
+
+    try:
+        path = _pn_memo_path()
+        if path is None:
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{national} {int(valid)}\n".encode("ascii"))
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        pass
 
 
 # ---------------------------------------------------------------------------

@@ -112,3 +112,25 @@ def test_cache_dir_refuses_a_folder_others_can_write(tmp_path, monkeypatch):
     assert resources.cache_dir() is None
     (tmp_path / "home" / "flowc").chmod(0o700)
     assert resources.cache_dir() == tmp_path / "home" / "flowc"
+
+
+def test_phone_verdicts_are_remembered(tmp_path, monkeypatch):
+    """libphonenumber's verdicts are kept in one append-only file per phonenumbers install;
+    a damaged line is ignored, and a new process reads the same verdicts back."""
+    from flowc import phones
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for f in (phones._pn_memo_path, phones._pn_memo):
+        f.cache_clear()
+    numbers = ["13800138000", "05718765432", "01088886666", "19999999999", "02112345678"]
+    verdicts = [phones._pn_valid(n) for n in numbers]
+    assert verdicts == [phones._pn_check(n) for n in numbers] and True in verdicts and False in verdicts
+    path = phones._pn_memo_path()
+    assert path.parent == tmp_path / "flowc"
+    with open(path, "a") as f:
+        f.write("1380013\n")  # a write cut short
+    phones._pn_memo.cache_clear()
+    monkeypatch.setattr(phones, "_pn_check", lambda n: pytest.fail("asked libphonenumber again"))
+    assert [phones._pn_valid(n) for n in numbers] == verdicts
+    for f in (phones._pn_memo_path, phones._pn_memo):
+        f.cache_clear()
