@@ -281,6 +281,9 @@ def version() -> None:
 def main() -> None:
     """Console entry point. Click (inside typer) prints usage errors and exits 2 itself;
     anything unexpected becomes one line and exit 2, never a traceback."""
+    # lark imports interegular, when installed, for a grammar check that flowc switches off
+    # (flowc.parser; tests/test_parser.py runs it): not importing it saves ~10 ms per run.
+    sys.modules.setdefault("interegular", None)
     try:
         app()
     except KeyboardInterrupt:
