@@ -351,6 +351,20 @@ def test_round_robin_position_in_astdb_moves_on_every_use() -> None:
                                "DB(flowc_rr/d/rr)=$[(${FLOWC_START} + 1) % 2]"]
 
 
+def test_round_robin_key_keeps_chinese_flow_and_group_names() -> None:
+    # S-DIAL-5: the key is <flow>/<group> as written, in any script (it used to abort the compile)
+    flow = flow_text("""
+group 轮值 { strategy round_robin ring 3s 13900000001 13900000002 }
+flow 轮询线 {
+  number 4008-222-333
+  step start { dial 轮值 { failed -> bye } }
+  step bye { hangup }
+}""")
+    assert not target().unsupported(flow)
+    text = target().render(flow)[next(iter(target().render(flow)))]
+    assert "Set(DB(flowc_rr/轮询线/轮值)=$[(${FLOWC_START} + 1) % 2])" in text
+
+
 def test_draws_come_from_flowc_draws_only_with_test_hooks() -> None:
     flow = _dial_flow("rnd")
     plain = dialplan_of(flow)
@@ -480,9 +494,9 @@ def test_voicemail_box_greeting_and_max_length() -> None:
     dp = Dialplan(files["support_24x7.conf"])
     holiday = dp.contexts["flow-support_24x7-holiday_message"]["s"]
     # S-VM-1: the step ends `max` after VoiceMail starts (TIMEOUT(absolute)), greeting and beep included
-    assert [(app, args) for _, app, args in holiday][-4:] == [
-        ("Playback", "support/holiday_greeting"), ("Set", "TIMEOUT(absolute)=180"), ("VoiceMail", "2000@default,s"),
-        ("Hangup", "")]
+    assert [(app, args) for _, app, args in holiday][-5:] == [
+        ("Playback", "support/holiday_greeting"), ("Wait", "0.02"), ("Set", "TIMEOUT(absolute)=180"),
+        ("VoiceMail", "2000@default,s"), ("Hangup", "")]
     after = [(app, args) for _, app, args in dp.contexts["flow-support_24x7-after_hours"]["s"]]
     i = after.index(("VoiceMail", "2000@default,u"))
     assert after[i - 1] == ("Set", "TIMEOUT(absolute)=180")

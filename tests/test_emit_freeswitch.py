@@ -166,7 +166,7 @@ def test_entry_matches_the_400_number_in_its_context():
 
 def test_no_unknown_applications_and_no_datetime_field():
     known = {"answer", "set", "export", "unset", "playback", "read", "bridge", "transfer", "hangup", "db",
-             "record_session", "fifo", "voicemail", "sched_hangup"}
+             "record_session", "fifo", "voicemail", "sched_hangup", "sleep"}
     for _, text in OUTPUTS:
         root = ET.fromstring(text)
         for a in list(root.iter("action")) + list(root.iter("anti-action")):
@@ -199,6 +199,8 @@ def test_entry_sets_tags_then_recording_then_ringback():
     assert ("export", "flowc_tag_line=sales") in acts
     rec = dict(acts)["record_session"]
     assert "-r90d-" in rec and rec.startswith("$${recordings_dir}/flowc/shop-")
+    # S-REC-1: marked as running, so a step's `record` does not start a second one
+    assert acts.index(("set", "flowc_recording=yes")) < apps.index("record_session")
     assert ("set", "continue_on_fail=true") in acts and ("set", "playback_terminators=none") in acts
     assert ("set", "preserve_originated_vars=false") in acts  # originate_causes per bridge
     assert acts[-1] == ("transfer", "shop~start XML flow-shop")

@@ -61,8 +61,9 @@ _KINDS = {
     "dialstring": re.compile(r"[A-Za-z0-9_\-./@:+#*&]+\Z"),
     "zone": re.compile(r"[A-Za-z]+(?:/[A-Za-z0-9_+\-]+)+\Z"),
     # dialplan written by this module (expressions, options, patterns): no comment,
-    # no line break, no backslash, no quote other than the REGEX delimiter
-    "code": re.compile(r"[A-Za-z0-9_\-.${}\[\]()<>=!&|:\"+*/%,^?# ~@]*\Z"),
+    # no line break, no backslash, no quote other than the REGEX delimiter; letters of other
+    # scripts (an AstDB key made of Chinese flow and group names) mean nothing to the parser
+    "code": re.compile(r"[A-Za-z0-9_\-.${}\[\]()<>=!&|:\"+*/%,^?# ~@\u00a0-\u2027\u202a-\U0010ffff]*\Z"),
     # the rows of a prefix table: `exten => <digits or pattern>,1,<Goto or Hangup>  ; note`
     "table": re.compile(r"(?:exten => (?:_X|_X\.|_[0-9]*(?:\[[0-9\-]+\]|N|Z)?\.|[0-9]+),1,"
                         r"(?:Goto\([A-Za-z0-9_.\-]+,(?:s|\$\{EXTEN:1\}),1\)|Hangup\(\))"

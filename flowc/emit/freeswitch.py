@@ -640,8 +640,8 @@ class _Builder:
             Action("set", f"timezone={self.zone(flow.timezone)}"),
         ]
         acts += [self.tag(t) for t in flow.tags]
-        if flow.record is not None:
-            acts += self.record_start(flow.record.retain_days)
+        if flow.record is not None:  # S-REC-1: a step's `record` must see this one running
+            acts += [Action("set", "flowc_recording=yes"), *self.record_start(flow.record.retain_days)]
         ringback = self.abs_prompt(flow.ringback) if flow.ringback else CHINA_RINGBACK
         acts.append(Action("set", f"transfer_ringback={ringback}"))
         acts.append(self.goto(flow.entry.name))
@@ -787,12 +787,18 @@ class _Builder:
         file = self.prompt(prompt) if prompt else "silence"
         return Action("read", f"1 {int(max_digits)} {file} {var} {ms} {terminators} {ms}")
 
+    @staticmethod
+    def settle() -> Action:
+        """After a `read`: a prompt that follows starts clearly after the last key (trace tools
+        order events by the millisecond, and a prompt in the key's millisecond splits it off)."""
+        return Action("sleep", "20")
+
     def menu_step(self, step: ir.Step, t: ir.Menu) -> list[Extension]:
         name = step.name
         attempt, key, fail = self.dest(name, "attempt"), self.dest(name, "key"), self.dest(name, "failed")
         exts = [self.attempts(step, t.retries, "attempt")]
         exts.append(Extension(f"{self.step_ids[name]}~attempt", [self.match(attempt, [
-            self.read(t.prompt, "flowc_key", t.timeout, 1, DIGITS_NONE), self.goto_dest(key)])]))
+            self.read(t.prompt, "flowc_key", t.timeout, 1, DIGITS_NONE), self.settle(), self.goto_dest(key)])]))
         conds = [Condition("destination_number", f"^{fs_regex_literal(key)}$")]
         for o in t.options:
             if o.action == "repeat":  # S-MENU-2: a new attempt, no failure counted
@@ -816,7 +822,7 @@ class _Builder:
         need = t.digits or (len(t.entries[0].ext) if t.entries else 1)
         exts = [self.attempts(step, t.retries, "attempt")]
         exts.append(Extension(f"{self.step_ids[name]}~attempt", [self.match(attempt, [
-            self.read(t.prompt, "flowc_digits", t.timeout, need, "#"), self.goto_dest(digits)])]))
+            self.read(t.prompt, "flowc_digits", t.timeout, need, "#"), self.settle(), self.goto_dest(digits)])]))
         conds = [Condition("destination_number", f"^{fs_regex_literal(digits)}$")]
         dials: list[Extension] = []
         for e in t.entries:
@@ -1167,7 +1173,7 @@ class _Builder:
                                                 self.goto_dest(attempt)])],
                       comment=f"{self.where(sv)} survey {sv.name}"),
             Extension(f"{name}~attempt", [self.match(attempt, [
-                self.read(sv.prompt, "flowc_key", sv.timeout, 1, DIGITS_NONE), self.goto_dest(key)])]),
+                self.read(sv.prompt, "flowc_key", sv.timeout, 1, DIGITS_NONE), self.settle(), self.goto_dest(key)])]),
             Extension(f"{name}~key", [
                 self.match(key), valid,
                 Condition("${flowc_key}", "^$", brk="on-true", actions=[self.goto_dest(fail)], comment="no key"),
