@@ -163,6 +163,7 @@ AUDIO_EXT = {"wav", "mp3", "ogg", "gsm", "ul", "al", "ulaw", "alaw", "r8", "r16"
 MAX_TRANSFERS = 100000  # each step hop is one transfer; FreeSWITCH's default limit is 70
 CLOCK_FORMAT = "%u %Y%m%d %H%M"  # "4 20261001 0930": ISO weekday, date, time of day
 CLOCK_OFFSET = {"wday": 0, "ymd": 2, "md": 6, "hm": 11}
+RING_CLOCK = "flowc_ring_clock"  # epoch microseconds just before a bridge (see bridge())
 FIFO_MIN_RING = 10  # mod_fifo ignores a member timeout below 10 s (and uses 60 s)
 
 
@@ -860,7 +861,9 @@ class _Builder:
         if survey_name and survey_name not in self.surveys_used:
             self.surveys_used.append(survey_name)
         outcome_dest = f"{dest}~outcome"
-        setup = [Action("set", f"hangup_after_bridge={'false' if survey_name else 'true'}")]
+        # the clock is read just before the bridge: see bridge()
+        setup = [Action("set", f"hangup_after_bridge={'false' if survey_name else 'true'}"),
+                 Action("set", f"{RING_CLOCK}=${{strmicroepoch()}}")]
         tail = [self.goto_dest(outcome_dest)]
         conds = [self.match(dest), *pre]
         n = len(legs)
@@ -910,11 +913,21 @@ class _Builder:
 
     def bridge(self, legs: list[tuple[str, int]], simultaneous: bool = False) -> str:
         """One `bridge`: `|` for a sequence (one dial per phone, the next when one fails), `,`
-        for ring_all. Each leg rings its own time with `leg_timeout` (whole seconds, checked
-        every second against whole-second clocks, so a leg rings between N-1 and N s for
-        leg_timeout N-1); the whole attempt's originate_timeout stays above every leg so each
-        leg ends with its own cause in originate_causes."""
-        parts = [f"[leg_timeout={max(1, s - 1)}]{self.dial_leg(n)}" for n, s in legs]
+        for ring_all. Each leg rings its own time N with `leg_timeout` t, which FreeSWITCH
+        checks against whole-second clocks: the ring ends at the (t + 1)th second tick after
+        the leg started, after t + 1 - f seconds for a start f into a second. The first group
+        starts with the bridge: f is read just before it (RING_CLOCK, microseconds) and t is
+        N - 1 when f is under half a second, else N, so the ring ends within half a second of
+        N. A later group of a sequence starts when the one before ended, on a second tick when
+        that one rang out, so t = N - 1. The whole attempt's originate_timeout stays above
+        every leg so each leg ends with its own cause in originate_causes (S-DIAL-2)."""
+        parts = []
+        for k, (number, ring) in enumerate(legs):
+            if simultaneous or k == 0:
+                timeout = f"${{cond(${{{RING_CLOCK}:-6:1}} >= 5 ? {ring} : {max(1, ring - 1)})}}"
+            else:
+                timeout = str(max(1, ring - 1))
+            parts.append(f"[leg_timeout={timeout}]{self.dial_leg(number)}")
         longest = max(s for _, s in legs)
         return "{originate_timeout=%d}" % (longest + 2) + ("," if simultaneous else "|").join(parts)
 
