@@ -24,37 +24,117 @@ _TERMINAL_WORDS = {
 }
 
 
+# The parser's options; part of the prebuilt parser's key.
+_OPTIONS = {"parser": "lalr", "lexer": "contextual", "propagate_positions": False, "maybe_placeholders": True}
+_PREBUILT = "flow-parser.bin"
+
+
 @cache
 def _lark() -> Lark:
-    """Build the parser once per process, from an on-disk cache when one is usable.
+    """Build the parser once per process: from the parser shipped in flowc/prebuilt/
+    when it was made from this grammar by this lark, else from an on-disk cache when
+    one is usable, else from the grammar.
 
     lark runs interegular's terminal-collision analysis whenever that package is
     installed; it only produces warnings, costs seconds, and the test suite already
     builds the grammar in strict mode (tests/test_parser.py), so it is switched off here.
     """
+    grammar = _grammar()
+    prebuilt = _load_prebuilt(grammar)
+    if prebuilt is not None:
+        return prebuilt
+    return _build(grammar, cache=_cache_path(grammar))
+
+
+def _grammar() -> str:
+    return (data_dir("grammar") / "flow.lark").read_text(encoding="utf-8")
+
+
+def _build(grammar: str, cache: str | bool = False) -> Lark:
     import lark.lexer
 
-    grammar = (data_dir("grammar") / "flow.lark").read_text(encoding="utf-8")
     saved = lark.lexer.has_interegular
     lark.lexer.has_interegular = False
     try:
-        return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=False,
-                    maybe_placeholders=True, cache=_cache_path(grammar))
+        return Lark(grammar, **_OPTIONS, cache=cache)
     finally:
         lark.lexer.has_interegular = saved
 
 
-def _cache_path(grammar: str) -> str | bool:
-    """A per-user cache file for the parse tables (lark keys it by grammar and options)."""
+def prebuilt_key(grammar: str | None = None) -> str:
+    """Everything the shipped parser depends on: lark's version, the options, the grammar.
+    (Its payload is lark's own `Lark.save` pickle of plain data, not Python-version specific.)"""
     import hashlib
 
-    from .resources import cache_dir
+    import lark
 
-    folder = cache_dir()
-    if folder is None:
-        return False
-    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
-    return str(folder / f"grammar-{digest}.lark-cache")
+    grammar = _grammar() if grammar is None else grammar
+    return (f"lark-parser lark={lark.__version__} options={sorted(_OPTIONS.items())!r} "
+            f"grammar-sha256={hashlib.sha256(grammar.encode()).hexdigest()}")
+
+
+def build_prebuilt() -> bytes:
+    """A fresh parser for the shipped file, as `Lark.save` writes it."""
+    import io
+
+    out = io.BytesIO()
+    _build(_grammar()).save(out)
+    return out.getvalue()
+
+
+def _load_prebuilt(grammar: str) -> Lark | None:
+    import io
+
+    from .prebuilt import shipped
+
+    payload = shipped(_PREBUILT, prebuilt_key(grammar))
+    if payload is None:
+        return None
+    try:
+        return Lark.load(io.BytesIO(payload))
+    except Exception:  # an unreadable file only costs building the parser  # noqa: BLE001
+        return None
+
+
+def same_parser(a: bytes, b: bytes) -> bool:
+    """Whether two saved parsers are the same parser: `Lark.save` output differs from
+    build to build (state numbers, set order), so compare a canonical form."""
+    import io
+
+    return _canonical(Lark.load(io.BytesIO(a))) == _canonical(Lark.load(io.BytesIO(b)))
+
+
+def _canonical(parser: Lark):
+    """Terminals, rules and the LALR table with states numbered in a fixed walk order."""
+    def rule(r):
+        o = r.options
+        return (r.origin.name, tuple(s.name for s in r.expansion), r.alias, r.order,
+                o.keep_all_tokens, o.expand1, o.priority, tuple(o.empty_indices or ()))
+
+    table = parser.parser.parser.parser.parse_table
+    number: dict[int, int] = {}
+    queue = [table.start_states[s] for s in sorted(table.start_states)]
+    rows = []
+    while queue:
+        state = queue.pop(0)
+        if state in number:
+            continue
+        number[state] = len(number)
+        row = []
+        for sym, (action, arg) in sorted(table.states[state].items()):
+            if action.name == "Shift":
+                queue.append(arg)
+                row.append((sym, "shift", arg))
+            else:
+                row.append((sym, action.name, rule(arg)))
+        rows.append(row)
+    rows = [[(s, a, number[x] if a == "shift" else x) for s, a, x in row] for row in rows]
+    terminals = sorted((t.name, t.pattern.type, t.pattern.value, tuple(sorted(t.pattern.flags)), t.priority)
+                       for t in parser.terminals)
+    options = {k: v for k, v in parser.options.options.items() if k != "cache"}
+    return (terminals, sorted(map(rule, parser.rules)), sorted(parser.lexer_conf.ignore),
+            {s: number[v] for s, v in table.start_states.items()},
+            {s: number[v] for s, v in table.end_states.items()}, rows, sorted(options.items(), key=str))
 
 
 @cache

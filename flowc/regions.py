@@ -556,30 +556,97 @@ def _combine(children: list) -> _Leaf | _Node:
     return _Node(children)
 
 
+# The mobile array as a DAG of 10-way nodes (prefix "13".."19" down to 7 digits), each
+# distinct node stored once: a reference is a leaf (0 = no city, c + 1 = city c) below
+# `leaf_count`, else node `ref - leaf_count`. A block whose ten references are one leaf is
+# that leaf, as `_combine` would make it. Deriving it walks 700k prefixes, so it ships
+# prebuilt (flowc/prebuilt/mobile-dag.bin, keyed by the data files' contents).
+
+_MOBILE_DAG = "mobile-dag.bin"
+_MOBILE_DAG_FORMAT = 1
+_MOBILE_LEVELS = 5  # 7-digit prefixes -> 6, 5, 4, 3, 2-digit nodes
+
+
+def mobile_dag_key() -> str:
+    """Everything the mobile DAG is derived from: the format, the mobile file's contents
+    and its description in regions.json."""
+    import hashlib
+
+    mobile = _meta()["mobile"]
+    digest = hashlib.sha256((DATA_DIR / mobile["file"]).read_bytes()).hexdigest()
+    return (f"mobile-dag format={_MOBILE_DAG_FORMAT} levels={_MOBILE_LEVELS} "
+            f"meta={json.dumps(mobile, sort_keys=True, separators=(',', ':'))} sha256={digest}")
+
+
+def build_mobile_dag() -> bytes:
+    """The DAG's payload: a little-endian array [leaf_count, len(top), *top, *node children],
+    its bytes split into planes (all low bytes, then the next, ...) so it compresses well."""
+    d = _data()
+    refs = [0 if v == d.no_city else v + 1 for v in d.mobile]
+    leaf_count = max(refs) + 1
+    index: dict[tuple[int, ...], int] = {}
+    kids: list[int] = []
+
+    def ref(children: list[int]) -> int:
+        first = children[0]
+        if first < leaf_count and children.count(first) == 10:
+            return first
+        key = tuple(children)
+        found = index.get(key)
+        if found is None:
+            found = index[key] = leaf_count + len(index)
+            kids.extend(key)
+        return found
+
+    level = refs
+    for _ in range(_MOBILE_LEVELS):
+        assert len(level) % 10 == 0, "mobile prefixes do not fill whole blocks"
+        level = [ref(level[i:i + 10]) for i in range(0, len(level), 10)]
+    values = [leaf_count, len(level), *level, *kids]
+    typecode = "H" if max(values) < 1 << 16 else "I"
+    flat = array.array(typecode, values)
+    if sys.byteorder != "little":
+        flat.byteswap()
+    raw = flat.tobytes()
+    return typecode.encode() + b"".join(raw[i::flat.itemsize] for i in range(flat.itemsize))
+
+
 @functools.cache
-def _mobile_blocks() -> tuple[int | tuple[int, ...], ...]:
-    """The mobile array by 6-digit prefix: a city index when all ten 7-digit
-    prefixes agree (most blocks), else the ten indexes.  Built once, it makes
-    each build_prefix_table() call walk 70k blocks instead of 700k prefixes."""
-    mobile = _data().mobile
-    blocks: list[int | tuple[int, ...]] = []
-    for i in range(0, len(mobile), 10):
-        chunk = mobile[i:i + 10]
-        blocks.append(chunk[0] if chunk.count(chunk[0]) == 10 else tuple(chunk))
-    return tuple(blocks)
+def _mobile_dag() -> tuple[int, list[int], array.array]:
+    """(leaf_count, top references, node children: 10 per node, children before parents)."""
+    from .prebuilt import obtain
+
+    payload = obtain(_MOBILE_DAG, mobile_dag_key(), build_mobile_dag)
+    flat = array.array(payload[:1].decode())
+    planes = payload[1:]
+    size = flat.itemsize
+    raw = bytearray(len(planes))
+    step = len(planes) // size
+    for i in range(size):
+        raw[i::size] = planes[i * step:(i + 1) * step]
+    flat.frombytes(bytes(raw))
+    if sys.byteorder != "little":
+        flat.byteswap()
+    leaf_count, n_top = flat[0], flat[1]
+    return leaf_count, flat[2:2 + n_top].tolist(), flat[2 + n_top:]
 
 
 def _mobile_trie(city_label: list[int], first_prefix: int) -> _Node | _Leaf:
-    """Subtree for prefix "1" from the label of each city (1300000..1999999)."""
-    leaves = [_leaf(v) for v in city_label]
-    level: list = []
-    for block in _mobile_blocks():  # 6-digit nodes
-        if isinstance(block, int):
-            level.append(leaves[block])
-        else:
-            level.append(_combine([leaves[c] for c in block]))
-    for _ in range(4):  # 6-digit -> 2-digit prefixes ("13".."19")
-        level = [_combine(level[i:i + 10]) for i in range(0, len(level), 10)]
+    """Subtree for prefix "1" from the label of each city (1300000..1999999).
+
+    Each DAG node is combined once, and nodes whose children are the same objects share
+    one result: the DP's values depend only on the children, and nothing mutates a node."""
+    leaf_count, top, kids = _mobile_dag()
+    values: list = [_leaf(_NONE)] + [_leaf(city_label[c]) for c in range(leaf_count - 1)]
+    seen: dict[tuple[int, ...], _Leaf | _Node] = {}
+    for i in range(0, len(kids), 10):
+        children = [values[r] for r in kids[i:i + 10]]
+        key = tuple(map(id, children))
+        node = seen.get(key)
+        if node is None:
+            node = seen[key] = _combine(children)
+        values.append(node)
+    level = [values[r] for r in top]
     lead = first_prefix // 10**5 % 10  # 3: "13" is the first 2-digit node
     return _combine([None] * lead + level + [None] * (10 - lead - len(level)))
 
