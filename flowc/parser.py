@@ -61,6 +61,19 @@ def _build(grammar: str, cache: str | bool = False) -> Lark:
         lark.lexer.has_interegular = saved
 
 
+def _cache_path(grammar: str) -> str | bool:
+    """A per-user cache file for the parse tables (lark keys it by grammar and options)."""
+    import hashlib
+
+    from .resources import cache_dir
+
+    folder = cache_dir()
+    if folder is None:
+        return False
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    return str(folder / f"grammar-{digest}.lark-cache")
+
+
 def prebuilt_key(grammar: str | None = None) -> str:
     """Everything the shipped parser depends on: lark's version, the options, the grammar.
     (Its payload is lark's own `Lark.save` pickle of plain data, not Python-version specific.)"""
