@@ -8,6 +8,7 @@ byte-identical for the same input: no timestamps, no dict-order surprises.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from typing import ClassVar
 
@@ -38,6 +39,49 @@ class _SafeBytecodeCache(FileSystemBytecodeCache):
             pass
 
 
+def _template_sources(env: Environment) -> dict[str, tuple[str, str]]:
+    """{name: (source, sha256)} for every `*.j2` file the environment's loader finds."""
+    out = {}
+    for name in env.list_templates(extensions=None, filter_func=lambda n: n.endswith(".j2")):
+        source = env.loader.get_source(env, name)[0]
+        out[name] = (source, hashlib.sha256(source.encode("utf-8")).hexdigest())
+    return out
+
+
+class _PrecompiledLoader(FileSystemLoader):
+    """A FileSystemLoader (same names, files, includes, up-to-date checks) whose templates
+    come with their code already generated: loading one compiles that Python source (or
+    takes it from the bytecode cache) instead of running Jinja's compiler. A template whose
+    file no longer holds the source the code was made from, or one not shipped, is
+    compiled from source as usual."""
+
+    def __init__(self, searchpath, compiled: dict[str, tuple[str, str]]):
+        super().__init__(searchpath)
+        self.compiled = compiled
+
+    def load(self, environment, name, globals=None):
+        entry = self.compiled.get(name)
+        if entry is None:
+            return super().load(environment, name, globals)
+        source, filename, uptodate = self.get_source(environment, name)
+        digest, code_source = entry
+        if hashlib.sha256(source.encode("utf-8")).hexdigest() != digest:
+            return super().load(environment, name, globals)
+        # As BaseLoader.load, with `compile` of the shipped source for Jinja's compiler
+        # (which ends with exactly that call on the source it generates).
+        bcc = environment.bytecode_cache
+        bucket = code = None
+        if bcc is not None:
+            bucket = bcc.get_bucket(environment, name, filename, source)
+            code = bucket.code
+        if code is None:
+            code = compile(code_source, filename or "<template>", "exec")
+            if bucket is not None:
+                bucket.code = code
+                bcc.set_bucket(bucket)
+        return environment.template_class.from_code(environment, code, {} if globals is None else globals, uptodate)
+
+
 class Target:
     name: ClassVar[str]
 
@@ -62,6 +106,16 @@ class Target:
         return env
 
     def _make_env(self):
+        env = self._bare_env()
+        env.bytecode_cache = self._bytecode_cache()
+        compiled = self._shipped_templates(env)
+        if compiled is not None:
+            env.loader = _PrecompiledLoader(env.loader.searchpath, compiled)
+        return env
+
+    def _bare_env(self) -> Environment:
+        """The environment with its options and filters, loading from `targets/<name>/`
+        and compiling templates from source."""
         env = Environment(
             loader=FileSystemLoader(str(data_dir("targets") / self.name)),
             undefined=StrictUndefined,
@@ -69,10 +123,62 @@ class Target:
             trim_blocks=True,
             lstrip_blocks=True,
             autoescape=select_autoescape(enabled_extensions=("xml.j2",), default_for_string=False, default=False),
-            bytecode_cache=self._bytecode_cache(),
         )
         self.configure_env(env)
         return env
+
+    # Templates precompiled to Python source (Jinja's code generator output, which does not
+    # depend on the Python version), shipped in flowc/prebuilt/<name>-templates.bin so that
+    # a fresh machine does not run Jinja's compiler; see flowc/prebuilt/__init__.py for the
+    # container. Its key names every input of the generated code: Jinja's version, our code
+    # (environment options, filters: Jinja bakes their calling conventions into the code and
+    # folds them over constants), and each template's sha256.
+    _TEMPLATES_FORMAT = 1
+
+    @property
+    def templates_artifact(self) -> str:
+        return f"{self.name}-templates.bin"
+
+    def templates_key(self, env: Environment | None = None) -> str:
+        env = self._bare_env() if env is None else env
+        listing = "".join(f"{name}\0{digest}\n" for name, (_, digest) in sorted(_template_sources(env).items()))
+        return (f"jinja-templates format={self._TEMPLATES_FORMAT} target={self.name} jinja={jinja2.__version__} "
+                f"code={self._code_stamp(env)} templates-sha256={hashlib.sha256(listing.encode()).hexdigest()}")
+
+    def build_templates(self) -> bytes:
+        """The shipped payload: JSON {template name: [sha256 of its source, Python source]}."""
+        import json
+
+        env = self._bare_env()
+        compiled = {name: [digest, env.compile(source, name, raw=True)]  # (the file name is not in the code)
+                    for name, (source, digest) in _template_sources(env).items()}
+        return json.dumps(compiled, ensure_ascii=False, sort_keys=True, indent=0).encode()
+
+    def _shipped_templates(self, env: Environment) -> dict[str, tuple[str, str]] | None:
+        """{name: (sha256 of the source, Python source)} from the shipped artifact when it
+        was made for exactly these templates, this Jinja and this code; else None."""
+        import json
+
+        from ..prebuilt import shipped
+
+        try:
+            payload = shipped(self.templates_artifact, self.templates_key(env))
+            if payload is None:
+                return None
+            return {name: (digest, code) for name, (digest, code) in json.loads(payload).items()}
+        except Exception:  # an unusable artifact only costs compiling the templates  # noqa: BLE001
+            return None
+
+    def _code_stamp(self, env: Environment) -> str:
+        """A digest of the code that configures `env`: this module, the target's module, and
+        any other module a filter or test comes from."""
+        modules = [sys.modules[__name__], sys.modules[type(self).__module__]]
+        for fn in [*env.filters.values(), *env.tests.values()]:
+            module = sys.modules.get(getattr(fn, "__module__", None) or "")
+            if module is not None and module not in modules and not module.__name__.startswith("jinja2"):
+                if getattr(module, "__file__", None):
+                    modules.append(module)
+        return source_stamp(*modules)
 
     def _bytecode_cache(self):
         """Compiled templates on disk: compiling them from source is most of a small
