@@ -171,13 +171,14 @@ class Target:
 
     def _code_stamp(self, env: Environment) -> str:
         """A digest of the code that configures `env`: this module, the target's module, and
-        any other module a filter or test comes from."""
+        any other flowc module a filter or test comes from (Jinja's own are covered by its
+        version)."""
+        package = __name__.partition(".")[0]
         modules = [sys.modules[__name__], sys.modules[type(self).__module__]]
         for fn in [*env.filters.values(), *env.tests.values()]:
             module = sys.modules.get(getattr(fn, "__module__", None) or "")
-            if module is not None and module not in modules and not module.__name__.startswith("jinja2"):
-                if getattr(module, "__file__", None):
-                    modules.append(module)
+            if module is not None and module not in modules and module.__name__.partition(".")[0] == package:
+                modules.append(module)
         return source_stamp(*modules)
 
     def _bytecode_cache(self):
