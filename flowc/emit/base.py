@@ -75,7 +75,10 @@ class _PrecompiledLoader(FileSystemLoader):
             bucket = bcc.get_bucket(environment, name, filename, source)
             code = bucket.code
         if code is None:
-            code = compile(code_source, filename or "<template>", "exec")
+            try:
+                code = compile(code_source, filename or "<template>", "exec")
+            except (SyntaxError, ValueError):  # a damaged artifact: Jinja compiles the template
+                return super().load(environment, name, globals)
             if bucket is not None:
                 bucket.code = code
                 bcc.set_bucket(bucket)
