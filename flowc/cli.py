@@ -240,7 +240,11 @@ def compile(
     except OSError as exc:
         sys.stderr.write(f"flowc: error: cannot write {exc.filename}: {exc.strerror}\n")
         raise typer.Exit(EXIT_USAGE) from None
-    sys.stderr.write(f"{len(paths)} flow(s) compiled: {written} file(s) written, {len(outputs) - written} unchanged\n")
+    flows = sum(r.flow is not None for r in results)
+    libraries = sum(r.library for r in results)
+    skipped = f" ({libraries} {'library' if libraries == 1 else 'libraries'} skipped: no flow to compile)" if libraries else ""
+    sys.stderr.write(f"{flows} flow(s) compiled{skipped}: {written} file(s) written, "
+                     f"{len(outputs) - written} unchanged\n")
 
 
 @app.command()

@@ -348,7 +348,8 @@ def _caller_rules() -> list[CallerRule]:
     landline = (f"^(0({_prefix_regex(short)})[0-9]{{7,9}}|"
                 f"0({_prefix_regex(long_)})[0-9]{{6,8}})$")
     return [
-        CallerRule(r"^\+?$|[^0-9+]|.\+", "", "withheld"),
+        # all zeros too: FreeSWITCH gives a caller without a number `0000000000`
+        CallerRule(r"^\+?0*$|[^0-9+]|.\+", "", "withheld"),
         CallerRule(r"^\+([0-9]+)$", "00$1", None),
         CallerRule(r"^0086([0-9]*)$", "86$1", None),
         CallerRule(r"^86(1[3-9][0-9]{9})$", "$1", "mobile"),

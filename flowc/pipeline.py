@@ -7,6 +7,7 @@ driver stops between phases when one reported errors. Imported files are loaded 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +162,7 @@ class Workspace:
     def _imports(self, module: ir.Module, base: Path, decls: dict, diags: list[Diagnostic], damaged: set[str],
                  chain: list[Path]) -> None:
         for rel, span in module.imports:
-            target = (base / rel)
+            target = Path(os.path.normpath(base / rel))  # messages name `../lib.flow` as a plain path
             if target.resolve() in chain:
                 cycle = " -> ".join(p.name for p in chain[chain.index(target.resolve()):] + [target.resolve()])
                 diags.append(error("E003", f"importing `{rel}` here closes an import cycle: {cycle}", span,

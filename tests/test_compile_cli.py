@@ -99,3 +99,22 @@ def test_unwritable_output_is_an_io_error(tmp_path):
         locked.mkdir(mode=0o500)
         r = compile_(SHOP, "--target", "asterisk", "--out", str(locked))
     assert r.exit_code == 2
+
+
+def test_a_library_among_the_files_is_skipped_and_said_so(tmp_path):
+    library = str(EXAMPLES / "common" / "schedules.flow")
+    r = compile_(library, SHOP, "--target", "asterisk", "--out", str(tmp_path / "out"))
+    assert r.exit_code == 0, r.output
+    assert "1 flow(s) compiled (1 library skipped: no flow to compile)" in r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small_shop.conf"]
+
+
+def test_imported_paths_are_named_without_dot_dot(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "lib" / "shared.flow").write_text("schedule s { mon-fri 09:00-18:00 }\nschedule s2 { oops }\n",
+                                                   encoding="utf-8")
+    (tmp_path / "flows" / "f.flow").write_text('import "../lib/shared.flow"\n' + BAD, encoding="utf-8")
+    r = runner.invoke(app, ["check", str(tmp_path / "flows" / "f.flow")])
+    assert r.exit_code == 1
+    assert "/lib/shared.flow:2:" in r.output and "/../" not in r.output, r.output

@@ -187,6 +187,9 @@ def test_normalize_400_names_allowed_prefixes() -> None:
         (None, "", "withheld"),
         ("", "", "withheld"),
         ("+", "", "withheld"),
+        ("0000000000", "", "withheld"),  # FreeSWITCH's number for a caller without one
+        ("0", "", "withheld"),
+        ("+000", "", "withheld"),
         ("anonymous", "", "withheld"),
         ("Anonymous", "", "withheld"),
         ("unknown", "", "withheld"),
@@ -232,7 +235,7 @@ def test_normalize_400_names_allowed_prefixes() -> None:
         ("12812345678", "12812345678", "unknown"),
         ("+86", "86", "unknown"),
         ("0086", "86", "unknown"),
-        ("00", "00", "unknown"),
+        ("00", "", "withheld"),  # only zeros
         ("000441234", "000441234", "unknown"),
     ],
 )
