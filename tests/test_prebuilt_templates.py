@@ -260,18 +260,18 @@ def test_templates_compiled_from_shipped_code_equal_jinjas():
 
 
 # ---------------------------------------------------------------------------
-# tools/prebuild.py
+# tools/prebuild.py (a wrapper around flowc.prebuilt.main)
 
 
-def _prebuild_tool():
+def test_the_tool_is_flowc_prebuilt():
     spec = importlib.util.spec_from_file_location("prebuild_tool", ROOT / "tools" / "prebuild.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    spec.loader.exec_module(module)  # only imports: main() runs under __main__
+    assert module.prebuilt is prebuilt
 
 
 def test_refresh_writes_only_what_is_stale(tmp_path, monkeypatch):
-    tool = _prebuild_tool()
+    tool = prebuilt
     shipped_dir, folder = prebuilt.PREBUILT_DIR, tmp_path / "prebuilt"
     shutil.copytree(shipped_dir, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     monkeypatch.setattr(prebuilt, "PREBUILT_DIR", folder)

@@ -1,6 +1,6 @@
 """Regenerate the artifacts shipped in flowc/prebuilt/ (the parser for grammar/flow.lark,
-the mobile-prefix trie data, each target's templates precompiled by Jinja); see
-flowc/prebuilt/__init__.py and flowc/emit/base.py.
+the mobile-prefix data, each target's templates precompiled by Jinja); see
+flowc/prebuilt/__init__.py and flowc/emit/base.py. Same as `python -m flowc.prebuilt`.
 
     python tools/prebuild.py            # rewrite what is stale
     python tools/prebuild.py --check    # exit 1 if something is stale, write nothing
@@ -8,7 +8,6 @@ flowc/prebuilt/__init__.py and flowc/emit/base.py.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,60 +15,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flowc import prebuilt  # noqa: E402
 
-
-def artifacts() -> dict:
-    """name -> (current key, build() -> fresh payload, same(shipped, fresh) -> bool):
-    flowc.prebuilt's own, and one per target for its templates."""
-    from flowc.emit import TARGET_NAMES, get_target
-    from flowc.settings import Settings
-
-    out = dict(prebuilt.artifacts())
-    for name in TARGET_NAMES:
-        target = get_target(name, Settings())
-        out[target.templates_artifact] = (target.templates_key(), target.build_templates, bytes.__eq__)
-    return out
-
-
-def stale() -> list[str]:
-    """Shipped artifacts that are missing or do not match the current inputs."""
-    out = []
-    for name, (key, build, same) in artifacts().items():
-        payload = prebuilt.shipped(name, key)
-        if payload is None or not same(payload, build()):
-            out.append(name)
-    return out
-
-
-def refresh() -> list[str]:
-    """Rewrite the stale artifacts; an up-to-date file is left alone."""
-    written = []
-    for name, (key, build, same) in artifacts().items():
-        fresh = build()
-        payload = prebuilt.shipped(name, key)
-        if payload is not None and same(payload, fresh):
-            continue
-        (prebuilt.PREBUILT_DIR / name).write_bytes(prebuilt.encode(key, fresh))
-        written.append(name)
-    return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python tools/prebuild.py", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if a shipped artifact is stale; write nothing")
-    args = ap.parse_args(argv)
-    if args.check:
-        names = stale()
-        for name in names:
-            print(f"stale: flowc/prebuilt/{name} (run python tools/prebuild.py)")
-        if not names:
-            print("prebuilt artifacts are up to date")
-        return 1 if names else 0
-    for name in refresh():
-        print(f"wrote flowc/prebuilt/{name} ({(prebuilt.PREBUILT_DIR / name).stat().st_size} bytes)")
-    for name in artifacts():
-        print(f"  {name}: {(prebuilt.PREBUILT_DIR / name).stat().st_size} bytes")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(prebuilt.main())

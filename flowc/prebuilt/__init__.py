@@ -1,6 +1,7 @@
 """Artifacts shipped inside the package so that a fresh machine (empty per-user cache)
-starts as fast as a warm one: the LALR parser built from grammar/flow.lark, and the
-mobile-prefix data in the shared-subtree form `regions._mobile_trie` walks.
+starts as fast as a warm one: the LALR parser built from grammar/flow.lark, the
+mobile-prefix data in the shared-subtree form `regions._mobile_trie` walks, and each
+target's templates as the Python code Jinja compiles them to.
 
 Each file in this folder is
 
@@ -100,13 +101,20 @@ def obtain(name: str, key: str, compute: Callable[[], bytes]) -> bytes:
 
 
 def artifacts() -> dict:
-    """name -> (current key, build() -> fresh payload, same(shipped, fresh) -> bool)."""
+    """name -> (current key, build() -> fresh payload, same(shipped, fresh) -> bool): the
+    parser, the mobile data, and each target's templates (flowc/emit/base.py)."""
     from .. import parser, regions
+    from ..emit import TARGET_NAMES, get_target
+    from ..settings import Settings
 
-    return {
+    out = {
         "flow-parser.bin": (parser.prebuilt_key(), parser.build_prebuilt, parser.same_parser),
         "mobile-dag.bin": (regions.mobile_dag_key(), regions.build_mobile_dag, bytes.__eq__),
     }
+    for name in TARGET_NAMES:
+        target = get_target(name, Settings())
+        out[target.templates_artifact] = (target.templates_key(), target.build_templates, bytes.__eq__)
+    return out
 
 
 def stale() -> list[str]:
@@ -136,7 +144,7 @@ def refresh() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m flowc.prebuilt", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python tools/prebuild.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if a shipped artifact is stale; write nothing")
     args = ap.parse_args(argv)
     if args.check:
