@@ -663,7 +663,7 @@ class _Builder:
         actions = {str(i): self.goto(arm.target) for i, arm in enumerate(t.arms)}
         actions[_ELSE] = self.goto(t.else_target)
         base = f"{self.names.step[step.name]}--r"
-        top = _instantiate(_region_layout(arm_ids), base, actions)
+        top = _instantiate(arm_ids, base, actions)
         for view in top:
             view["comment"] += f" (region branch of step {step.name})"
         about = [", ".join(c.text for c in arm.conditions) + f" -> {arm.target}" for arm in t.arms]
@@ -1021,12 +1021,22 @@ def _region_layout(arm_ids: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, str
     return tuple(tuple(v) for v in disk_cached("asterisk-region", key, compute))
 
 
-def _instantiate(layout, base: str, actions: dict[str, str]) -> list[dict]:
-    """A layout's contexts for one branch: the placeholders replaced in one pass over all bodies."""
-    text = "\x02".join(body for _, _, body in layout).replace(_BASE, base)
-    for label, action in actions.items():
-        text = text.replace(_label(label), action)
-    bodies = text.split("\x02")
+_PLACEHOLDER = re.compile("(\x00|\x01[^\x01]*\x01)")
+
+
+@functools.lru_cache(maxsize=64)
+def _layout_pieces(arm_ids: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+    """All bodies of a layout joined by \\x02, cut at its placeholders (which are the odd
+    pieces), so that filling them in is one list comprehension and one join."""
+    return tuple(_PLACEHOLDER.split("\x02".join(body for _, _, body in _region_layout(arm_ids))))
+
+
+def _instantiate(arm_ids, base: str, actions: dict[str, str]) -> list[dict]:
+    """A layout's contexts for one branch, its placeholders filled in."""
+    layout = _region_layout(arm_ids)
+    values = {_BASE: base, **{_label(label): action for label, action in actions.items()}}
+    pieces = _layout_pieces(arm_ids)
+    bodies = "".join([values[p] if i % 2 else p for i, p in enumerate(pieces)]).split("\x02")
     return [{"ctx": base + suffix, "comment": comment, "body": body}
             for (suffix, comment, _), body in zip(layout, bodies)]
 

@@ -123,6 +123,7 @@ class Target:
             loader=FileSystemLoader(str(data_dir("targets") / self.name)),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
+            auto_reload=False,  # a compile is one short process: no need to stat a template at every include
             trim_blocks=True,
             lstrip_blocks=True,
             autoescape=select_autoescape(enabled_extensions=("xml.j2",), default_for_string=False, default=False),
