@@ -225,20 +225,22 @@ def _pn_check(national: str) -> bool:
 
 @functools.cache
 def _pn_memo_path():
-    """One file per phonenumbers installation (its files' sizes and times), so an upgrade
+    """One file per phonenumbers installation (its files' sizes and times) and version of
+    this module (its source: `_pn_check` decides the verdicts), so an upgrade or a change
     starts afresh; None when there is no cache folder."""
     import hashlib
     import importlib.util
     import os
+    import sys
 
-    from .resources import cache_dir
+    from .resources import cache_dir, source_stamp
 
     folder = cache_dir()
     spec = importlib.util.find_spec("phonenumbers")
     if folder is None or spec is None or spec.origin is None:
         return None
     package = os.path.dirname(spec.origin)
-    stamp = hashlib.sha256()
+    stamp = hashlib.sha256(source_stamp(sys.modules[__name__]).encode())
     for name in ("__init__.py", "phonenumberutil.py", os.path.join("data", "region_CN.py")):
         st = os.stat(os.path.join(package, name))
         stamp.update(f"{name}:{st.st_size}:{st.st_mtime_ns}|".encode())

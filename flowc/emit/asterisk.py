@@ -1017,7 +1017,7 @@ def _region_layout(arm_ids: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, str
         views = _split_table(_BASE, list(table.entries), actions, _label(_ELSE))
         return [[v["ctx"][len(_BASE):], v["comment"], v["body"]] for v in views]
 
-    key = f"{json.dumps(arm_ids)}|{regions.data_stamp()}|{source_stamp(regions, sys.modules[__name__])}"
+    key = f"{json.dumps(arm_ids)}|{regions.data_stamp()}|{source_stamp(regions, lower, sys.modules[__name__])}"
     return tuple(tuple(v) for v in disk_cached("asterisk-region", key, compute))
 
 
