@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode  # noqa: E402
+from conftest import text_snapshot_extension  # noqa: E402
 
 from flowc.checks import CheckOptions  # noqa: E402
 from flowc.diagnostics import CODES, Severity  # noqa: E402
@@ -61,16 +61,9 @@ POSITIONS: dict[str, tuple[int, int]] = {
 }
 
 
-class TextSnapshot(SingleFileSnapshotExtension):
-    """One UTF-8 text file per snapshot: __snapshots__/test_diagnostics/<test>[<file>].txt"""
-
-    _write_mode = WriteMode.TEXT
-    file_extension = "txt"
-
-
 @pytest.fixture
 def text_snapshot(snapshot):
-    return snapshot.use_extension(TextSnapshot)
+    return snapshot.use_extension(text_snapshot_extension("txt"))
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+from conftest import text_snapshot_extension
 
 from flowc import ir, phones, regions
 from flowc.checks import CheckOptions
@@ -28,14 +28,9 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.flow"))
 YEARS = [2026, 2027]
 
 
-class ConfSnapshot(SingleFileSnapshotExtension):
-    _file_extension = "conf"
-    _write_mode = WriteMode.TEXT
-
-
 @pytest.fixture
 def snapshot_conf(snapshot):
-    return snapshot.use_extension(ConfSnapshot)
+    return snapshot.use_extension(text_snapshot_extension("raw"))
 
 
 def target(**options) -> AsteriskTarget:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode  # noqa: E402
+from conftest import text_snapshot_extension  # noqa: E402
 
 from flowc import ir  # noqa: E402
 from flowc.checks import CheckOptions  # noqa: E402
@@ -37,16 +37,9 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.flow"))
 YEARS = [2026, 2027]
 
 
-class XmlSnapshot(SingleFileSnapshotExtension):
-    """One file per snapshot: __snapshots__/test_emit_freeswitch/<test>[<file>].xml"""
-
-    _write_mode = WriteMode.TEXT
-    file_extension = "xml"
-
-
 @pytest.fixture
 def xml_snapshot(snapshot):
-    return snapshot.use_extension(XmlSnapshot)
+    return snapshot.use_extension(text_snapshot_extension("xml"))
 
 
 @pytest.fixture(autouse=True)
