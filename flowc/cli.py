@@ -307,20 +307,52 @@ class TestFormat(str, Enum):
     json = "json"
 
 
+# The options of one simulated call, shared by `flowc run` and `flowc graph` (its path overlay).
+CallerOpt = Annotated[Optional[str], typer.Option("--caller", help="Caller ID (default 13812345678; '' or anonymous = withheld).")]
+AtOpt = Annotated[Optional[str], typer.Option("--at", "--time", help="Wall-clock time of the call, ISO 8601 (default: now, +08:00).")]
+PressOpt = Annotated[Optional[list[str]], typer.Option("--press", help="Keys to press 0.5 s into the next menu (KEYS@prompt+0.5); repeatable.")]
+DtmfOpt = Annotated[Optional[str], typer.Option("--dtmf", help="Caller actions in the harness grammar: 2@prompt+0.5,1@+2,hangup@+10.")]
+PhoneOpt = Annotated[Optional[list[str]], typer.Option("--phone", help="NUMBER=BEHAVIOUR, e.g. 13800000001=busy or 13800000002=answer:after=5:talk=30; repeatable.")]
+DefaultPhoneOpt = Annotated[Optional[str], typer.Option("--default-phone", help="Behaviour of phones not listed (default unreachable).")]
+HangupAfterOpt = Annotated[Optional[float], typer.Option("--caller-hangup-after", help="The caller hangs up this many seconds after the answer.")]
+PromptSecondsOpt = Annotated[Optional[float], typer.Option("--prompt-seconds", help="Length of every prompt (default 1.0).")]
+MaxSecondsOpt = Annotated[Optional[float], typer.Option("--max-seconds", help="Hard limit of the call (default 120, then hangup by=timeout).")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random draws (default 0).")]
+DrawOpt = Annotated[Optional[list[int]], typer.Option("--draw", help="Fix the next random draw (1..100); repeatable, used in order.")]
+
+
+def _world_from_options(caller, at, press, dtmf, phone, default_phone, caller_hangup_after, prompt_seconds,
+                        max_seconds, seed, draw):
+    """The World of `flowc run`'s call options; usage errors exit 2."""
+    from .interp import World, WorldError
+
+    if press and dtmf:
+        sys.stderr.write("flowc: error: give keys with --press or --dtmf, not both\n")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        return World.build(caller=caller, time=at, dtmf=dtmf or [f"{k}@prompt+0.5" for k in press or []],
+                           phones=phone or [], default_phone=default_phone, caller_hangup_after=caller_hangup_after,
+                           prompt_seconds=prompt_seconds, max_seconds=max_seconds, seed=seed, draws=draw or [])
+    except WorldError as exc:
+        option = {"dtmf": "--press/--dtmf", "phones": "--phone", "time": "--at"}.get(exc.key or "", f"--{exc.key}")
+        sys.stderr.write(f"flowc: error: {option}: {exc.message}\n")
+        raise typer.Exit(EXIT_USAGE)
+
+
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="A flow file.", show_default=False)],
-    caller: Annotated[Optional[str], typer.Option("--caller", help="Caller ID (default 13812345678; '' or anonymous = withheld).")] = None,
-    at: Annotated[Optional[str], typer.Option("--at", "--time", help="Wall-clock time of the call, ISO 8601 (default: now, +08:00).")] = None,
-    press: Annotated[Optional[list[str]], typer.Option("--press", help="Keys to press 0.5 s into the next menu (KEYS@prompt+0.5); repeatable.")] = None,
-    dtmf: Annotated[Optional[str], typer.Option("--dtmf", help="Caller actions in the harness grammar: 2@prompt+0.5,1@+2,hangup@+10.")] = None,
-    phone: Annotated[Optional[list[str]], typer.Option("--phone", help="NUMBER=BEHAVIOUR, e.g. 13800000001=busy or 13800000002=answer:after=5:talk=30; repeatable.")] = None,
-    default_phone: Annotated[Optional[str], typer.Option("--default-phone", help="Behaviour of phones not listed (default unreachable).")] = None,
-    caller_hangup_after: Annotated[Optional[float], typer.Option("--caller-hangup-after", help="The caller hangs up this many seconds after the answer.")] = None,
-    prompt_seconds: Annotated[Optional[float], typer.Option("--prompt-seconds", help="Length of every prompt (default 1.0).")] = None,
-    max_seconds: Annotated[Optional[float], typer.Option("--max-seconds", help="Hard limit of the call (default 120, then hangup by=timeout).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the random draws (default 0).")] = None,
-    draw: Annotated[Optional[list[int]], typer.Option("--draw", help="Fix the next random draw (1..100); repeatable, used in order.")] = None,
+    caller: CallerOpt = None,
+    at: AtOpt = None,
+    press: PressOpt = None,
+    dtmf: DtmfOpt = None,
+    phone: PhoneOpt = None,
+    default_phone: DefaultPhoneOpt = None,
+    caller_hangup_after: HangupAfterOpt = None,
+    prompt_seconds: PromptSecondsOpt = None,
+    max_seconds: MaxSecondsOpt = None,
+    seed: SeedOpt = None,
+    draw: DrawOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full trace as JSON (docs/trace.md).")] = False,
     events: Annotated[bool, typer.Option("--events", help="Print only the observable events, one JSON object per line (normalize.py format).")] = False,
     format: FormatOpt = Format.full,
@@ -335,7 +367,7 @@ def run(
 
       flowc run examples/vip_line.flow --caller 13800138000 --events > interp.jsonl
     """
-    from .interp import FlowLoadError, Session, World, WorldError
+    from .interp import FlowLoadError, Session
 
     if press and dtmf:
         sys.stderr.write("flowc: error: give keys with --press or --dtmf, not both\n")
@@ -346,14 +378,8 @@ def run(
     if not file.is_file():
         sys.stderr.write(f"flowc: error: {file}: no such file\n")
         raise typer.Exit(EXIT_USAGE)
-    try:
-        world = World.build(caller=caller, time=at, dtmf=dtmf or [f"{k}@prompt+0.5" for k in press or []],
-                            phones=phone or [], default_phone=default_phone, caller_hangup_after=caller_hangup_after,
-                            prompt_seconds=prompt_seconds, max_seconds=max_seconds, seed=seed, draws=draw or [])
-    except WorldError as exc:
-        option = {"dtmf": "--press/--dtmf", "phones": "--phone", "time": "--at"}.get(exc.key or "", f"--{exc.key}")
-        sys.stderr.write(f"flowc: error: {option}: {exc.message}\n")
-        raise typer.Exit(EXIT_USAGE)
+    world = _world_from_options(caller, at, press, dtmf, phone, default_phone, caller_hangup_after, prompt_seconds,
+                                max_seconds, seed, draw)
     try:
         session = Session(file)
     except FlowLoadError as exc:
@@ -474,3 +500,104 @@ def _test_json(reports, passed: int, failed: int, coverage: bool) -> None:
             "coverage": r.coverage.to_dict() if coverage and r.coverage else None,
         })
     sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- reviewing flows: graph and diff
+
+
+class GraphFormat(str, Enum):
+    svg = "svg"
+    png = "png"
+    dot = "dot"
+    mermaid = "mermaid"
+    json = "json"
+
+
+@app.command()
+def graph(
+    file: Annotated[Path, typer.Argument(help="A flow file.", show_default=False)],
+    format: Annotated[GraphFormat, typer.Option("--format", "-f", help="svg/png need Graphviz's `dot`; dot, mermaid and json need no program.")] = GraphFormat.svg,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here (default: stdout; png needs --out).")] = None,
+    coverage: Annotated[bool, typer.Option("--coverage", help="Colour what the flow's scenarios (NAME.scenarios.yaml) reach; mark what they never reach.")] = False,
+    path: Annotated[bool, typer.Option("--path", help="Draw one simulated call's path (implied by any of the call options below).")] = False,
+    caller: CallerOpt = None,
+    at: AtOpt = None,
+    press: PressOpt = None,
+    dtmf: DtmfOpt = None,
+    phone: PhoneOpt = None,
+    default_phone: DefaultPhoneOpt = None,
+    caller_hangup_after: HangupAfterOpt = None,
+    prompt_seconds: PromptSecondsOpt = None,
+    max_seconds: MaxSecondsOpt = None,
+    seed: SeedOpt = None,
+    draw: DrawOpt = None,
+    diagnostics: Annotated[Format, typer.Option("--diagnostics", help="How to print the flow's errors, if any.")] = Format.full,
+) -> None:
+    """Draw a flow: steps, keys, dial outcomes, branch arms, each node with its file:line.
+
+    Examples:
+
+      flowc graph examples/small_shop.flow --out shop.svg
+
+      flowc graph examples/hotel_chain.flow --format mermaid > hotel.mmd
+
+      flowc graph examples/hotel_chain.flow --coverage --out coverage.svg
+
+      flowc graph examples/hotel_chain.flow --at 2026-11-23T10:00+08:00 --press 1 --press 2 --out call.svg
+    """
+    from .graph import GraphError, build, overlay_coverage, overlay_path, render_image, to_dot, to_json, to_mermaid
+    from .pipeline import Workspace
+
+    call_options = (caller, at, press, dtmf, phone, default_phone, caller_hangup_after, prompt_seconds,
+                    max_seconds, seed, draw)
+    if not file.is_file():
+        sys.stderr.write(f"flowc: error: {file}: no such file\n")
+        raise typer.Exit(EXIT_USAGE)
+    if format is GraphFormat.png and out is None and sys.stdout.isatty():
+        sys.stderr.write("flowc: error: --format png writes binary data: give --out FILE\n")
+        raise typer.Exit(EXIT_USAGE)
+    world = _world_from_options(*call_options) if path or any(x is not None for x in call_options) else None
+    ws = Workspace()
+    result = ws.assemble(file)
+    if result.flow is None:
+        raise typer.Exit(report([result], diagnostics) or EXIT_ERRORS)
+    g = build(result.flow, str(file))
+    if coverage:
+        from .interp.runner import run_scenario_file
+        from .interp.scenario import iter_scenario_files
+
+        files = [f for f in iter_scenario_files([file]) if f.is_file()]
+        if not files:
+            sys.stderr.write(f"flowc: error: --coverage: no scenario file for {file} (NAME.scenarios.yaml)\n")
+            raise typer.Exit(EXIT_USAGE)
+        rep = run_scenario_file(files[0], ws)
+        if rep.coverage is None:
+            report([rep], diagnostics)
+            raise typer.Exit(EXIT_ERRORS)
+        overlay_coverage(g, rep.coverage)
+    if world is not None:
+        from .interp import Session
+
+        overlay_path(g, Session(result.flow).call(world))
+    if format is GraphFormat.json:
+        data = to_json(g).encode("utf-8")
+    elif format is GraphFormat.mermaid:
+        data = to_mermaid(g).encode("utf-8")
+    elif format is GraphFormat.dot:
+        data = to_dot(g).encode("utf-8")
+    else:
+        try:
+            data = render_image(to_dot(g), format.value)
+        except GraphError as exc:
+            sys.stderr.write(f"flowc: error: {exc}\n")
+            raise typer.Exit(EXIT_USAGE)
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as exc:
+        sys.stderr.write(f"flowc: error: cannot write {out}: {exc.strerror}\n")
+        raise typer.Exit(EXIT_USAGE) from None
