@@ -202,7 +202,12 @@ class _Builder:
         return [f"survey {name}"] if name else []
 
     def _edge(self, src: str, dst: str | None, label: str, key: tuple | None = None) -> None:
-        self.g.edges.append(Edge(src, dst or HANGUP, label, "flow", key))
+        dst = dst or HANGUP
+        if dst in (HANGUP, CONNECTED):
+            # one small end node per step: edges to a shared end node would cross the whole
+            # drawing, and Graphviz's layout of a large flow would take minutes
+            dst = f"{dst}:{src[len('step:'):]}"
+        self.g.edges.append(Edge(src, dst, label, "flow", key))
 
     # ------------------------------------------------------------ the flow
 
@@ -235,11 +240,11 @@ class _Builder:
             self._step(step, f"menu:{owner}" if owner else None)
         if flow.steps:
             g.edges.insert(0, Edge(ENTRY, f"step:{flow.steps[0].name}", "call"))
-        used = {e.dst for e in g.edges}
-        if CONNECTED in used:
-            g.add(Node(CONNECTED, "end", "conversation", ["then the call ends"]))
-        if HANGUP in used:
-            g.add(Node(HANGUP, "end", "hang up"))
+        for e in list(g.edges):
+            if e.dst.startswith(CONNECTED + ":"):
+                g.add(Node(e.dst, "end", "conversation"))
+            elif e.dst.startswith(HANGUP + ":"):
+                g.add(Node(e.dst, "end", "hang up"))
         self._reachability()
         return g
 
@@ -510,7 +515,7 @@ def overlay_path(g: Graph, trace) -> None:
         elif ev.kind in _EVENT_TEXT:
             number += 1
             g.nodes[current].events.append(f"{number}. {ev.t / 1000:.1f} s {_EVENT_TEXT[ev.kind](d)}")
-            if ev.kind == "hangup" and pending is not None and pending.dst in (HANGUP, CONNECTED):
+            if ev.kind == "hangup" and pending is not None and pending.dst.startswith("end:"):
                 take(pending)
                 end = g.nodes.get(pending.dst)
                 if end is not None and "path" not in end.marks:
@@ -532,9 +537,13 @@ _STYLE = {  # mark -> (node attributes, edge attributes), later marks win
              'color="#e65100" penwidth=2.4 fontcolor="#e65100"'),
 }
 _SHAPES = {"entry": 'shape=box style="rounded,filled,bold" fillcolor="#e8eaf6"',
-           "end": 'shape=oval style=filled fillcolor="#eeeeee"',
+           "end": 'shape=oval style=filled fillcolor="#eeeeee" fontsize=9 margin="0.05,0.02" height=0.3',
            "declaration": 'shape=note style=filled fillcolor="#f5f5f5" fontsize=9',
            "step": 'shape=box style=rounded'}
+
+
+LARGE = 200  # nodes; above this Graphviz is told to spend less on its layout (seconds, not minutes)
+_LARGE = " nslimit=0.2 nslimit1=0.2 mclimit=0.1 searchsize=5"
 
 
 def _dot_str(text: str) -> str:
@@ -560,7 +569,7 @@ def to_dot(g: Graph) -> str:
     label = "\\n".join(x.replace('"', '\\"') for x in [title] + g.notes)
     out = [f"digraph {_dot_str(g.name)} {{",
            f'  graph [label="{label}" labelloc=t fontsize=14 fontname="{FONT}" rankdir=TB nodesep=0.35 '
-           'ranksep=0.45 charset="UTF-8"];',
+           'ranksep=0.45 charset="UTF-8"' + (_LARGE if len(g.nodes) > LARGE else "") + "];",
            f'  node [fontname="{FONT}" fontsize=10 margin="0.12,0.06"];',
            f'  edge [fontname="{FONT}" fontsize=9];']
 

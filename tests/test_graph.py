@@ -83,13 +83,13 @@ def test_edges_say_what_takes_them():
     assert ("step:main_menu", "step:goodbye", "exhausted") in labels
     assert ("step:member_menu.1", "step:busy_message", "no answer") in labels
     assert ("step:member_menu.1", "step:goodbye", "other failures") in labels
-    assert ("step:main_menu.0", "end:hangup", "busy / no answer / unreachable") in labels
+    assert ("step:main_menu.0", "end:hangup:main_menu.0", "busy / no answer / unreachable") in labels
     shop = {(e.src, e.dst, e.label) for e in graph_of("small_shop.flow").edges}
-    assert ("step:start", "end:connected", "answered") in shop
+    assert ("step:start", "end:connected:start", "answered") in shop
     split = {(e.dst, e.label) for e in graph_of("sales_split.flow").edges if e.src == "step:start"}
     assert split == {("step:one", "70%"), ("step:two", "30%")}
     queue = {(e.dst, e.label) for e in graph_of("service_queue.flow").edges if e.src == "step:wait_in_queue"}
-    assert queue == {("end:connected", "answered → survey satisfaction"), ("step:leave_message", "timeout")}
+    assert queue == {("end:connected:wait_in_queue", "answered → survey satisfaction"), ("step:leave_message", "timeout")}
     switchboard = {(e.dst, e.label) for e in graph_of("switchboard.flow").edges if e.src == "step:dial_extension"}
     assert ("step:operator", "ext 000") in switchboard and ("step:operator", "timeout") in switchboard
 
@@ -185,12 +185,12 @@ def test_path_overlay_numbers_the_edges_and_lists_events():
     data = json.loads(r.output)
     taken = [(e["from"], e["to"], e["order"]) for e in data["edges"] if e["order"]]
     assert taken == [("entry:", "step:start", [1]), ("step:start", "step:owner", [2]),
-                     ("step:owner", "end:connected", [3])]
+                     ("step:owner", "end:connected:owner", [3])]
     nodes = {n["id"]: n for n in data["nodes"]}
     assert nodes["step:start"]["events"] == ["1. 0.0 s play welcome", "2. 1.0 s ring 057187654321",
                                              "3. 1.0 s 057187654321 busy"]
     assert nodes["step:owner"]["events"][-1] == "7. 24.0 s hang up by phone"
-    assert "path" in nodes["end:connected"]["marks"] and "path" not in nodes["step:sorry"]["marks"]
+    assert "path" in nodes["end:connected:owner"]["marks"] and "path" not in nodes["step:sorry"]["marks"]
     assert data["notes"] == ["one call: caller 13812345678 at 2026-11-23T10:00+08:00"]
 
 
