@@ -282,6 +282,110 @@ def version() -> None:
     sys.stdout.write(f"holiday calendar: {data_version()} ({years.start}-{years.stop - 1})\n")
 
 
+@app.command()
+def fmt(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Flow files or directories (default: the current directory); `-` reads stdin and writes stdout.", show_default=False)] = None,
+    check_only: Annotated[bool, typer.Option("--check", help="Write nothing; list the files that would change and exit 1 if any would.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Write nothing; print a unified diff of the changes (exit 1 if any).")] = False,
+    stdin_filename: Annotated[Optional[str], typer.Option("--stdin-filename", help="The name diagnostics use for `-`.")] = None,
+    format: FormatOpt = Format.full,
+) -> None:
+    """Rewrite flows in the canonical layout, keeping every comment.
+
+    A file with syntax errors is left as it is; its diagnostics are printed and the exit
+    code is 1.
+
+    Examples:
+
+      flowc fmt examples/
+
+      flowc fmt --check flows/          # CI: exit 1 and the list of files to format
+
+      flowc fmt - < shop.flow > shop.formatted.flow
+    """
+    import difflib
+    import shutil
+    import tempfile
+
+    from .diagnostics import FlowcError
+    from .fmt import format_text
+    from .pipeline import Result, decode
+
+    paths = paths or [Path(".")]
+    if any(str(p) == "-" for p in paths):
+        if len(paths) > 1:
+            _stop_on_usage_problems(["`-` (stdin) cannot be combined with other paths"])
+        name = stdin_filename or "<stdin>"
+        source, diags = decode(name, sys.stdin.buffer.read())
+        if source is not None:
+            try:
+                out = format_text(source.text, name)
+            except FlowcError as exc:
+                diags = exc.diagnostics
+        if diags:
+            raise typer.Exit(report([Result(name, None, diags, {name: source} if source else {})], format, quiet=True))
+        if check_only or diff:
+            if out != source.text:
+                if diff:
+                    sys.stdout.writelines(difflib.unified_diff(source.text.splitlines(True), out.splitlines(True), name, name))
+                else:
+                    sys.stdout.write(f"would reformat {name}\n")
+                raise typer.Exit(EXIT_ERRORS)
+            return
+        sys.stdout.write(out)
+        return
+    files, problems = _flow_files(paths)
+    _stop_on_usage_problems(problems)
+    failed: list[Result] = []
+    changed = 0
+    for path in files:
+        display = str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            sys.stderr.write(f"flowc: error: cannot read {display}: {exc.strerror}\n")
+            raise typer.Exit(EXIT_USAGE) from None
+        source, diags = decode(display, data)
+        if source is not None:
+            try:
+                out = format_text(source.text, display)
+            except FlowcError as exc:
+                diags = exc.diagnostics
+        if diags:
+            failed.append(Result(display, None, diags, {display: source} if source else {}))
+            continue
+        if out.encode("utf-8") == data:
+            continue
+        changed += 1
+        if diff:
+            sys.stdout.writelines(difflib.unified_diff(source.text.splitlines(True), out.splitlines(True),
+                                                       f"{display} (original)", f"{display} (formatted)"))
+        elif check_only:
+            sys.stdout.write(f"would reformat {display}\n")
+        else:
+            # Atomically, keeping the file's permissions.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(out.encode("utf-8"))
+                shutil.copymode(path, tmp)
+                os.replace(tmp, path)
+            except OSError as exc:
+                Path(tmp).unlink(missing_ok=True)
+                sys.stderr.write(f"flowc: error: cannot write {display}: {exc.strerror}\n")
+                raise typer.Exit(EXIT_USAGE) from None
+    if failed:
+        report(failed, format, quiet=True)
+    verb = "would be reformatted" if check_only or diff else "reformatted"
+    unchanged = len(files) - changed - len(failed)
+    summary = f"{changed} file{'s' if changed != 1 else ''} {verb}, {unchanged} unchanged"
+    if failed:
+        summary += f", {len(failed)} with syntax errors (left untouched)"
+    sys.stderr.write(summary + "\n")
+    if failed or ((check_only or diff) and changed):
+        raise typer.Exit(EXIT_ERRORS)
+
+
 def main() -> None:
     """Console entry point. Click (inside typer) prints usage errors and exits 2 itself;
     anything unexpected becomes one line and exit 2, never a traceback."""
