@@ -20,8 +20,13 @@ MAX_OPTIONS = 10
 MAX_PHONES = 20
 MAX_EXTENSIONS = 1000
 # Prompt names become file names in both engines: letters (any script), digits, `_ - . /`.
-_PROMPT_OK = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[\w\-./\u3400-\u9fff]{1,128}$")
-_MAILBOX_OK = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+_PROMPT_OK = re.compile(r"(?!/)(?!.*(?:^|/)\.\.(?:/|\Z))[\w\-./\u3400-\u9fff]{1,128}\Z")
+_MAILBOX_OK = re.compile(r"[A-Za-z0-9_]{1,16}\Z")
+# FreeSWITCH's XML pre-processor drops every line containing this (any case): a prompt that
+# names it would silently lose its `playback`/`read` line
+_PREPROCESSOR = re.compile(r"x-pre-process", re.IGNORECASE)
+# characters an engine expands when a stored value is read again (FreeSWITCH `${...}`)
+_EXPANDS = re.compile(r"[${}]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -566,6 +571,9 @@ def check_values(ctx: _Context) -> Iterator[Diagnostic]:
         if not _PROMPT_OK.match(text):
             yield error("E223", f"prompt name `{text[:40]}` cannot be used as a sound file name", span,
                         help="use letters, digits, `_`, `-`, `.` and `/` (no spaces, no `..`, not starting with `/`)")
+        elif _PREPROCESSOR.search(text):
+            yield error("E223", f"prompt name `{text[:40]}` contains `x-pre-process`", span,
+                        help="FreeSWITCH's XML pre-processor drops every line that contains it: rename the file")
     for sv in flow.surveys.values():
         if not sv.keys:
             yield error("E227", f"survey `{sv.name}` accepts no keys", sv.span, help="add `keys 1, 2, 3, 4, 5`")
@@ -581,6 +589,11 @@ def _check_tag(tag: ir.Tag) -> Iterator[Diagnostic]:
     if _CONTROL.search(tag.value):
         yield error("E225", f"the value of tag `{tag.key}` has a control character (a newline or tab?)", tag.span,
                     help="tag values are one line of text")
+    if _EXPANDS.search(tag.value):
+        yield error("E225", f"the value of tag `{tag.key}` contains `$`, `{{` or `}}`", tag.span,
+                    help="tags end up in channel variables and CDRs, where an engine would expand `${...}` "
+                         "when the value is read (docs/targets/freeswitch.md, \"Caller data and flow text\"); "
+                         "write the text without them")
 
 
 def check_reachability(ctx: _Context) -> Iterator[Diagnostic]:

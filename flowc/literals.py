@@ -21,7 +21,7 @@ class LiteralError(ValueError):
         self.hint = hint
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)\Z")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -67,9 +67,9 @@ def integer(text: str, *, minimum: int, maximum: int, what: str) -> int:
 
 
 def percent(text: str) -> int:
-    m = re.fullmatch(r"(\d+)%", text)
+    m = re.fullmatch(r"([0-9]+)%", text)
     if not m:
-        if re.fullmatch(r"\d+\.\d+%", text):
+        if re.fullmatch(r"[0-9]+\.[0-9]+%", text):
             raise LiteralError("E214", f"`{text}` is not a whole percentage", "percentages are whole numbers, e.g. `33%`")
         raise LiteralError("E214", f"`{text}` is not a percentage", "write it like `30%`")
     n = int(m.group(1))
@@ -80,7 +80,7 @@ def percent(text: str) -> int:
 
 def weight(text: str) -> int:
     """A ratio weight: `70` or `70%`."""
-    if not re.fullmatch(r"\d+%?", text):
+    if not re.fullmatch(r"[0-9]+%?", text):
         raise LiteralError("E214", f"`{text}` is not a whole-number weight", "weights are whole percentages, e.g. `70`")
     return percent(text if text.endswith("%") else text + "%")
 
@@ -96,13 +96,13 @@ def key(text: str) -> str:
 
 
 def digit_string(text: str, *, what: str = "extension") -> str:
-    if text.isdigit() and 1 <= len(text) <= 8:
+    if text.isascii() and text.isdigit() and 1 <= len(text) <= 8:
         return text
     raise LiteralError("E220", f"`{text}` is not a valid {what}", f"an {what} is 1 to 8 digits")
 
 
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_MONTHDAY = re.compile(r"^(\d{2})-(\d{2})$")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
+_MONTHDAY = re.compile(r"([0-9]{2})-([0-9]{2})\Z")
 
 
 def date_point(text: str) -> tuple[int | None, int, int]:
@@ -140,7 +140,7 @@ def date_range(text: str) -> tuple[tuple[int | None, int, int], tuple[int | None
     return p, p
 
 
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})\Z")
 
 
 def time_of_day(text: str, *, end: bool = False) -> int:
@@ -175,7 +175,7 @@ def caller_pattern(text: str) -> tuple[str, bool]:
     digits = raw[:-1] if prefix else raw
     if digits.startswith("+"):
         digits = digits[1:]
-    if not digits.isdigit() or not 1 <= len(digits) <= 20:
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= len(digits) <= 20:
         raise LiteralError("E226", f"`{text}` is not a caller number or prefix",
                            "write a number such as `13800000001`, or a prefix such as `138*`")
     return digits, prefix

@@ -320,16 +320,22 @@ def normalize_400(text: str) -> Hotline:
 class CallerRule(NamedTuple):
     """One step of the caller-ID algorithm.
 
-    `pattern` is searched in the current string (POSIX ERE syntax that PCRE and
-    Python read the same way; group 1 is the only capture that matters).  On a
-    match the string becomes `replacement` with "$1" replaced by group 1.  A
-    rule with a kind ends the algorithm with that kind; kind None rewrites and
-    goes on with the next rule.
+    `pattern` is searched in the current string, in the POSIX ERE subset that PCRE, Python
+    and regcomp read alike (group 1 is the only capture that matters); `$` always means the
+    very end of the string (as in POSIX: `re_end` turns it into Python's `\\Z` and PCRE's
+    `\\z`, which would otherwise also match before a final newline). On a match the string
+    becomes `replacement` with "$1" replaced by group 1. A rule with a kind ends the
+    algorithm with that kind; kind None rewrites and goes on with the next rule. A rule
+    with `otherwise` ends the algorithm with that kind (and no digits) when it does *not*
+    match: the first rule, the only one that reads the raw caller ID, lets through only
+    what its group 1 can hold (digits and a leading `+`), so caller data never reaches the
+    rules after it, or a dialplan, in any other shape.
     """
 
     pattern: str
     replacement: str
     kind: CallerKind | None
+    otherwise: CallerKind | None = None
 
     @property
     def offset(self) -> int | None:
@@ -341,6 +347,15 @@ class CallerRule(NamedTuple):
         return len(head[1:head.index("(")].replace("\\", ""))
 
 
+MAX_CALLER_DIGITS = 20  # longer than any number with a country code (E.164: 15 digits)
+
+
+def re_end(pattern: str, end: str) -> str:
+    """A rule's pattern with its end-of-string anchors `$` spelt `end` (`\\Z` for Python,
+    `\\z` for PCRE). Rules use `$` only as an anchor, never as a literal."""
+    return pattern.replace("$", end)
+
+
 def _caller_rules() -> list[CallerRule]:
     from flowc import regions
 
@@ -350,8 +365,12 @@ def _caller_rules() -> list[CallerRule]:
     landline = (f"^(0({_prefix_regex(short)})[0-9]{{7,9}}|"
                 f"0({_prefix_regex(long_)})[0-9]{{6,8}})$")
     return [
+        # N1: the raw caller ID. Only ASCII digits with an optional leading + (at most
+        # MAX_CALLER_DIGITS of them) go on; anything else (empty, anonymous, letters,
+        # spaces, `${...}`, quotes, a second +, a longer string) is withheld here
+        CallerRule(rf"^(\+?[0-9]{{1,{MAX_CALLER_DIGITS}}})$", "$1", None, "withheld"),
         # all zeros too: FreeSWITCH gives a caller without a number `0000000000`
-        CallerRule(r"^\+?0*$|[^0-9+]|.\+", "", "withheld"),
+        CallerRule(r"^\+?0*$", "", "withheld"),
         CallerRule(r"^\+([0-9]+)$", "00$1", None),
         CallerRule(r"^0086([0-9]*)$", "86$1", None),
         CallerRule(r"^86(1[3-9][0-9]{9})$", "$1", "mobile"),
@@ -360,7 +379,7 @@ def _caller_rules() -> list[CallerRule]:
         CallerRule(r"^0(1[3-9][0-9]{9})$", "$1", "mobile"),
         CallerRule(r"^(1[3-9][0-9]{9})$", "$1", "mobile"),
         CallerRule(landline, "$1", "landline"),
-        CallerRule(r"^(.*)$", "$1", "unknown"),
+        CallerRule(r"^([0-9]*)$", "$1", "unknown"),
     ]
 
 
@@ -396,21 +415,24 @@ def _digit_class(digits: list[str]) -> str:
 
 
 @functools.cache
-def _compiled() -> tuple[tuple[re.Pattern[str], str, CallerKind | None], ...]:
-    return tuple((re.compile(r.pattern), r.replacement, r.kind) for r in _caller_rules_cached())
+def _compiled() -> tuple[tuple[re.Pattern[str], str, CallerKind | None, CallerKind | None], ...]:
+    return tuple((re.compile(re_end(r.pattern, r"\Z")), r.replacement, r.kind, r.otherwise)
+                 for r in _caller_rules_cached())
 
 
 def normalize_caller(raw: str | None) -> CallerNumber:
     """Classify an inbound caller ID by running CALLER_RULES; never raises."""
     s = "" if raw is None else raw if isinstance(raw, str) else str(raw)
-    for pattern, replacement, kind in _compiled():
+    for pattern, replacement, kind, otherwise in _compiled():
         m = pattern.search(s)
         if m is None:
+            if otherwise is not None:
+                return CallerNumber(raw, "", otherwise)
             continue
         s = replacement.replace("$1", m.group(1) or "") if m.re.groups else replacement
         if kind is not None:
             return CallerNumber(raw, s, kind)
-    return CallerNumber(raw, s, "unknown")  # unreachable: the last rule matches anything
+    return CallerNumber(raw, s, "unknown")  # unreachable: the last rule matches any digits
 
 
 def __getattr__(name: str):

@@ -13,15 +13,24 @@ import tomllib
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class SettingsError(ValueError):
     """A bad config file or option; the CLI prints it and exits 2."""
 
 
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9_\-./]*$")
-_SAFE_WORD = re.compile(r"^[A-Za-z0-9_\-.]*$")
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_\-./]*\Z")
+_SAFE_WORD = re.compile(r"[A-Za-z0-9_\-.]*\Z")
+# A dial template is exactly one channel: the technology, `/`, then characters that are
+# never a separator of several destinations (Asterisk `&`, FreeSWITCH `,` `|` `:_:`), an
+# argument separator, a variable block (`[...]`, `{...}`) or an expansion (`$`).
+_DIAL_TEMPLATE = {
+    "asterisk": re.compile(r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9_\-./@:+#*]+\Z"),
+    "freeswitch": re.compile(r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9_\-./@:+=~]+\Z"),
+}
+# FreeSWITCH's XML pre-processor drops every line containing this (any case)
+_PREPROCESSOR = re.compile(r"x-pre-process", re.IGNORECASE)
 
 
 class TargetSettings(BaseModel):
@@ -45,7 +54,7 @@ class TargetSettings(BaseModel):
             raise ValueError("must contain {number}")
         if any(c in v for c in "\n\r;,|\"'` ") or "${" in v.replace("{number}", ""):
             raise ValueError("must not contain spaces, quotes, `;`, `,`, `|` or variable expansions")
-        return v
+        return v  # the rest depends on the engine: Settings.check_targets
 
     @field_validator("context_prefix", "recording_format", "voicemail_context", "voicemail_profile", "moh_class")
     @classmethod
@@ -59,7 +68,10 @@ class TargetSettings(BaseModel):
     def _path(cls, v: str) -> str:
         if not _SAFE_PATH.match(v) or ".." in v.split("/"):
             raise ValueError("may only contain letters, digits, `_`, `-`, `.` and `/`, and no `..`")
-        return v.rstrip("/") if v != "/" else v
+        v = v.rstrip("/") if v.strip("/") else v
+        if v == "/" or "//" in v:
+            raise ValueError("must be a directory below `/`, without empty parts (`//`)")
+        return v
 
     @field_validator("voicemail_domain")
     @classmethod
@@ -89,6 +101,30 @@ class Settings(BaseModel):
 
     def for_target(self, name: str) -> TargetSettings:
         return getattr(self, name)
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, v: list[int]) -> list[int]:
+        if not v or any(not 1 <= y <= 9999 for y in v):
+            raise ValueError("must be one or more years between 1 and 9999, e.g. 2026,2027")
+        return v
+
+    @model_validator(mode="after")
+    def check_targets(self) -> "Settings":
+        """What depends on the engine: the dial template's shape, and for FreeSWITCH no value
+        its XML pre-processor would act on."""
+        for name in ("asterisk", "freeswitch"):
+            opts: TargetSettings = getattr(self, name)
+            template = opts.dial_template.replace("{number}", "0")
+            if not _DIAL_TEMPLATE[name].match(template) or (name == "freeswitch" and ":_:" in template):
+                raise ValueError(f"{name}.dial_template `{opts.dial_template}` must be exactly one channel, "
+                                 f"TECH/... with {{number}} (no `&`, `,`, `|`, `:_:`, `[`, `{{`, `$`, `(`): "
+                                 "a template that names a second destination would ring it on every dial")
+        for key, value in self.freeswitch.model_dump().items():
+            if isinstance(value, str) and _PREPROCESSOR.search(value):
+                raise ValueError(f"freeswitch.{key} contains `x-pre-process`, which FreeSWITCH's XML "
+                                 "pre-processor acts on")
+        return self
 
 
 def find_config(start: Path) -> tuple[Path, dict] | None:
@@ -130,18 +166,39 @@ def load_settings(config: Path | None = None, overrides: dict[str, object] | Non
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for key, value in (overrides or {}).items():
         head, _, tail = key.partition(".")
+        if head == "years" and not tail and isinstance(value, str):
+            value = [y for y in re.split(r"[\s,\[\]]+", value) if y]  # --set years=2026,2027
         if tail:
-            data.setdefault(head, {})[tail] = value
+            table = data.setdefault(head, {})
+            if not isinstance(table, dict):
+                raise SettingsError(f"invalid settings ({source}): {head}: expected a table of settings, "
+                                    f"got {table!r} (use --set {head}.KEY=VALUE)")
+            table[tail] = value
         else:
             data[key] = value
+    where = ""
     try:
+        for name in ("asterisk", "freeswitch"):
+            if not isinstance(data.get(name, {}), dict):
+                raise SettingsError(f"invalid settings ({source}): {name}: expected a table of settings, "
+                                    f"got {data[name]!r} (use --set {name}.KEY=VALUE)")
+        where = "asterisk."
         ast = TargetSettings(**{**ASTERISK_DEFAULTS, **data.pop("asterisk", {})})
+        where = "freeswitch."
         fs_data = {**FREESWITCH_DEFAULTS, **data.pop("freeswitch", {})}
         fs = _fs_settings(fs_data)
+        where = ""
         return Settings(asterisk=ast, freeswitch=fs, **data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_problem(where, e) for e in exc.errors())
         raise SettingsError(f"invalid settings ({source}): {problems}") from None
+
+
+def _problem(where: str, e) -> str:
+    """One pydantic error as `asterisk.test_hooks: ...`, naming the option as the user writes it."""
+    loc = ".".join(map(str, e["loc"]))
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    return f"{where}{loc}: {msg}" if loc else msg
 
 
 def _fs_settings(data: dict) -> TargetSettings:

@@ -142,7 +142,7 @@ def jumps(dp: Dialplan):
                 for t in targets:
                     t = re.sub(r"\(.*\)$", "", t)
                     parts = t.split(",")
-                    if "${" in t:
+                    if "${" in t or not t:  # an empty GotoIf branch goes on with the next priority
                         continue
                     if len(parts) == 3:
                         yield ctx, parts[0], parts[1], parts[2]
@@ -698,12 +698,13 @@ def _simulate_caller_rules(dp: Dialplan, raw: str) -> tuple[str, str]:
         _, app, args = lines[i]
         if app == "GotoIf" and args.startswith("$[${LEN("):
             if len(raw.encode()) != len(caller.encode()):
-                i = labels["n1"]
+                i = labels[args.rsplit("?", 1)[1]]
                 continue
         elif app == "GotoIf":
-            m = re.fullmatch(r'\$\{REGEX\("(.*)" \$\{FLOWC_CALLER\}\)\}\?(\w+)', args)
-            if re.search(m.group(1), caller):
-                i = labels[m.group(2)]
+            m = re.fullmatch(r'\$\{REGEX\("(.*)" \$\{FLOWC_CALLER\}\)\}\?(\w*)(?::(\w+))?', args)
+            hit = re.search(m.group(1), caller)
+            if hit and m.group(2) or not hit and m.group(3):
+                i = labels[m.group(2) if hit else m.group(3)]
                 continue
         elif app == "ExecIf":
             m = re.fullmatch(r'\$\{REGEX\("(.*)" \$\{FLOWC_CALLER\}\)\}\?Set\(FLOWC_CALLER=(\d*)\$\{FLOWC_CALLER:(\d+)\}\)',
@@ -725,7 +726,8 @@ CALLER_SAMPLES = ["", "anonymous", "+", "13812345678", "+8613812345678", "008613
                   "013812345678", "02161888888", "+862161888888", "862161888888", "2161888888", "075512345678",
                   "+14155550123", "0014155550123", "12345", "138-1234-5678", "1381234567+", "+1+2", "10086",
                   "0757123456", "09991234567", "0086", "86", "075", "99999999999", "+8610123", "01012345678",
-                  "８６１３８", "13812345678\x00", "4008001234"]
+                  "８６１３８", "13812345678\x00", "4008001234", "${SHELL(id)}", "1380013800${expr(0)}",
+                  "13800138000)", "138,139", "138&139", "<b>", "1" * 20, "1" * 21, "1" * 200, "+" + "8" * 21]
 
 
 @pytest.mark.parametrize("raw", CALLER_SAMPLES)
@@ -768,8 +770,15 @@ def test_free_text_with_control_characters_is_refused() -> None:
         escape("x)\nsame => n,System(evil)", "text")
 
 
-@pytest.mark.parametrize("value", ["${SHELL(rm -rf /)}", "a,b|c;d", "x) same => n,System(evil)", "$[1]", '"q"',
-                                   "back\\slash", " padded ", "%41", "+86", "华南 (总部)", "a^b", "`x`", "{x}"])
+@pytest.mark.parametrize("value", ["${SHELL(rm -rf /)}", "$[1]", "{x}", "a$b", "x\ny"])
+def test_free_text_that_expands_is_refused(value: str) -> None:
+    """The checker refuses `$`, `{`, `}` and control characters in tag values (E225)."""
+    with pytest.raises(UnsafeValue):
+        escape(value, "text")
+
+
+@pytest.mark.parametrize("value", ["a,b|c;d", "x) same => n,System(evil)", '"q"',
+                                   "back\\slash", " padded ", "%41", "+86", "华南 (总部)", "a^b", "`x`"])
 def test_free_text_is_inert(value: str) -> None:
     out = escape(value, "text")
     if out == value:
@@ -816,12 +825,12 @@ def test_hostile_mailbox_is_refused(field: str, value: str) -> None:
 
 def test_hostile_tag_value_is_encoded_in_the_dialplan() -> None:
     flow = flow_of(SHOP)
-    step = flow.steps[0].model_copy(update={"actions": [ir.Tag(key="k", value="v;${SHELL(id)}|x,y\\")]})
+    step = flow.steps[0].model_copy(update={"actions": [ir.Tag(key="k", value="v;SHELL(id)|x,y\\")]})
     flow = flow.model_copy(update={"steps": [step] + flow.steps[1:]})
     text = render(flow)["small_shop.conf"]
     line = next(ln for ln in text.splitlines() if "CDR(flowc_tag_k)" in ln)
     code = _split_comment(line)[0]
-    assert code.strip() == "same => n,Set(CDR(flowc_tag_k)=${URIDECODE(v%3B%24%7BSHELL%28id%29%7D%7Cx%2Cy%5C)})"
+    assert code.strip() == "same => n,Set(CDR(flowc_tag_k)=${URIDECODE(v%3BSHELL%28id%29%7Cx%2Cy%5C)})"
     Dialplan(text)  # still only dialplan flowc writes
 
 

@@ -500,25 +500,30 @@ flow r {
 
 
 def simulate_caller_rules(entry: ET.Element, raw: str) -> tuple[str, str]:
-    """mod_dialplan_xml's hunt over the entry's inline rules: search, `$1` substitution,
-    break on-true (PCRE and Python's re agree on these patterns)."""
-    v = {"caller_id_number": raw}
+    """mod_dialplan_xml's hunt over the entry's inline rules: a field without `$` is read
+    from the caller profile, `${var}` from the variables; search (PCRE's `\\z` is Python's
+    `\\Z`), `$1` substitution, anti-actions, and break (on-false unless said otherwise)."""
+    v = {"caller_id_number": raw, "flowc_caller": "", "flowc_caller_kind": ""}
     conds = conditions(entry)[1:]
-    v["flowc_caller"] = raw
-    for c in conds[1:]:
-        m = re.search(c.get("expression"), v["flowc_caller"])
-        if m:
-            for a in c.findall("action"):
-                name, _, value = a.get("data").partition("=")
-                v[name] = value.replace("$1", m.group(1) or "") if "(" in c.get("expression") else value
-            if c.get("break") == "on-true":
-                break
+    for c in conds:
+        field = c.get("field")
+        value = v[field[2:-1]] if field.startswith("${") else v[field]
+        m = re.search(c.get("expression").replace("\\z", "\\Z"), value)
+        for a in c.findall("action" if m else "anti-action"):
+            name, _, data = a.get("data").partition("=")
+            assert "${" not in data  # nothing the caller sent is expanded
+            v[name] = data.replace("$1", m.group(1) or "") if m and "(" in c.get("expression") else data
+        brk = c.get("break", "on-false")
+        if (m and brk == "on-true") or (not m and brk == "on-false"):
+            break
     return v["flowc_caller"], v["flowc_caller_kind"]
 
 
 CALLERS = ["13812345678", "+8613812345678", "008613812345678", "8613812345678", "013812345678",
            "02088886666", "+862088886666", "075512345678", "01088886666", "0755123", "", "anonymous",
-           "+14155550100", "0044207", "4008001234", "12345", "1381234567x", "+", "86755123456789"]
+           "+14155550100", "0044207", "4008001234", "12345", "1381234567x", "+", "86755123456789",
+           "${system(touch /tmp/x)}", "1380013800${expr(0)}", "13800138000\n", "1" * 20, "1" * 21, "1" * 200,
+           "0000000000", ")", "|", "&", "<b>"]
 
 
 def test_caller_normalisation_follows_caller_rules():
@@ -808,8 +813,11 @@ def test_e501_retention_raise():
           step s { record retain 30d hangup } }""") == []
 
 
-def test_e501_dial_template_with_variables():
-    assert any("dial_template" in m for m in codes(SHOP, dial_template="{x=y}sofia/{number}"))
+def test_dial_template_with_variables_is_a_settings_error():
+    from flowc.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="freeswitch.dial_template"):
+        codes(SHOP, dial_template="{x=y}sofia/{number}")
 
 
 def test_examples_compile_without_e501():

@@ -237,6 +237,21 @@ def test_normalize_400_names_allowed_prefixes() -> None:
         ("0086", "86", "unknown"),
         ("00", "", "withheld"),  # only zeros
         ("000441234", "000441234", "unknown"),
+        # hostile or oversized caller IDs never get past rule 1 (S-NUM-1)
+        ("${system(touch /tmp/x)}", "", "withheld"),
+        ("1380013800${expr(0)}", "", "withheld"),
+        ("$${base_dir}", "", "withheld"),
+        ("13800138000)", "", "withheld"),
+        ("138|139", "", "withheld"),
+        ("138&139", "", "withheld"),
+        ("<b>13800138000</b>", "", "withheld"),
+        ("13800138000\n", "", "withheld"),
+        ("\n13800138000", "", "withheld"),
+        ("1" * 20, "1" * 20, "unknown"),  # the longest caller ID that goes on
+        ("1" * 21, "", "withheld"),
+        ("1" * 200, "", "withheld"),
+        ("+" + "8" * 20, "00" + "8" * 20, "foreign"),
+        ("+" + "8" * 21, "", "withheld"),
     ],
 )
 def test_caller_rules(raw: str | None, digits: str, kind: str) -> None:
@@ -245,16 +260,19 @@ def test_caller_rules(raw: str | None, digits: str, kind: str) -> None:
 
 def test_caller_rules_shape() -> None:
     rules = phones.CALLER_RULES
-    assert len(rules) == 10
-    assert all(isinstance(r, CallerRule) and len(r) == 3 for r in rules)
-    assert rules[-1].kind == "unknown" and rules[-1].pattern == "^(.*)$"
-    assert [r.kind for r in rules].count(None) == 3
+    assert len(rules) == 11
+    assert all(isinstance(r, CallerRule) and len(r) == 4 for r in rules)
+    assert rules[-1].kind == "unknown" and rules[-1].pattern == "^([0-9]*)$"
+    assert [r.kind for r in rules].count(None) == 4
+    # only the first rule reads the raw caller ID; it passes digits and a leading + only
+    assert rules[0].otherwise == "withheld" and all(r.otherwise is None for r in rules[1:])
     for rule in rules:
         assert "(?" not in rule.pattern and "\\d" not in rule.pattern  # POSIX ERE subset
         assert rule.replacement.count("$1") <= 1
+        assert rule.pattern.count("$") == 1 and rule.pattern.endswith("$")  # `$` is the end anchor only
         re.compile(rule.pattern)
     phones.CALLER_RULES.clear()  # a copy: callers can't break the algorithm
-    assert len(phones.CALLER_RULES) == 10
+    assert len(phones.CALLER_RULES) == 11
 
 
 @pytest.mark.parametrize(
@@ -264,8 +282,10 @@ def test_rule_offsets_locate_group_one(raw: str) -> None:
     """Asterisk has no captures: ${s:offset} must equal $1 for every rule that fires."""
     s = raw
     for rule in phones.CALLER_RULES:
-        m = re.search(rule.pattern, s)
+        m = re.search(phones.re_end(rule.pattern, r"\Z"), s)
         if m is None:
+            if rule.otherwise:
+                break
             continue
         if rule.offset is not None:
             assert m.start(1) == rule.offset and m.group(1) == s[rule.offset:]

@@ -84,7 +84,8 @@ def escape(value, kind: str = "word") -> str:
       the `"` of REGEX in generated `code`), a line break or `${` from user data.
     * `text`: free text (tag values) for the value of a Set(): returned as is when it has
       no character the dialplan treats specially, else as `${URIDECODE(…)}` with every such
-      ASCII character percent-encoded, so it reaches the CDR unchanged and inert.
+      ASCII character percent-encoded, so it reaches the CDR unchanged and inert. Control
+      characters, `$`, `{` and `}` raise UnsafeValue (the checker refuses them, E225).
     * `comment`: the rest of a `;` comment line: line breaks and control characters become
       `?` (a comment cannot be left otherwise).
     """
@@ -92,10 +93,12 @@ def escape(value, kind: str = "word") -> str:
     if kind == "comment":
         return _CONTROL.sub("?", text)
     if kind == "text":
+        if _CONTROL.search(text) or any(ch in text for ch in "${}"):
+            # the checker refuses these in tag values (E225): a CDR value that other
+            # software may expand again must not hold `${`
+            raise UnsafeValue(f"text {text[:40]!r} has control characters, `$`, `{{` or `}}`")
         if _PLAIN_TEXT.match(text) and text == text.strip():
             return text
-        if _CONTROL.search(text):
-            raise UnsafeValue(f"text {text[:40]!r} has control characters")
         encoded = "".join(ch if ch in _URI_SAFE or ord(ch) > 0x7f else f"%{ord(ch):02X}" for ch in text)
         return "${URIDECODE(" + encoded + ")}"
     pattern = _KINDS.get(kind)
@@ -223,8 +226,8 @@ class AsteriskTarget(Target):
         for text, node, kind in self._values(flow):
             need(_safe(text, kind), f"`{str(text)[:40]}` cannot be written into dialplan safely", node,
                  help="use letters, digits, `_`, `-`, `.` and `/`")
-        if opts.dial_template.count("{number}") != 1 or not _safe(opts.dial_template.replace("{number}", "1"),
-                                                                      "dialstring"):
+        if opts.dial_template.count("{number}") != 1 or "&" in opts.dial_template or \
+                not _safe(opts.dial_template.replace("{number}", "1"), "dialstring"):
             need(False, f"the dial template `{opts.dial_template}` cannot be used in Dial()", None)
         return out
 
@@ -583,8 +586,13 @@ class _Builder:
         return view
 
     def dialstring(self, number: str) -> str:
+        """One phone's channel; `&` joins several of them only for ring_all (settings and
+        unsupported() refuse a template that is more than one channel)."""
         escape(number, "number")
-        return self.opts.dial_template.replace("{number}", number)
+        leg = self.opts.dial_template.replace("{number}", number)
+        if "&" in leg:
+            raise UnsafeValue(f"dial template {self.opts.dial_template!r} names more than one channel")
+        return leg
 
     def start_lines(self, group: ir.Group, n: int) -> tuple[list[str], str]:
         """Code that sets FLOWC_START, the index of the first phone (S-DIAL-4/5/6)."""
@@ -1064,10 +1072,14 @@ def _ere(pattern: str) -> str:
 
 def caller_rules_view(rules) -> list[dict]:
     """phones.CALLER_RULES, in order, as REGEX() tests on FLOWC_CALLER (digits and `+` only:
-    the raw CALLERID(num) has been through FILTER). Rule 1 must catch every number with
-    another character, which the dialplan detects by the length FILTER removed."""
-    if not re.search(rules[0].pattern, "1a") or rules[0].kind is None:
-        raise ValueError("CALLER_RULES[0] must end the algorithm on any character other than digits and +")
+    the raw CALLERID(num) has been through FILTER). Rule 1 must refuse every number with
+    another character (its `otherwise`), which the dialplan detects by the length FILTER
+    removed: LEN() and FILTER() both take the whole substituted value (the function's
+    arguments end at the last `)`; FILTER's second argument is the raw rest, commas and
+    all), so the lengths differ exactly when a character other than 0-9 and + was there."""
+    first = rules[0]
+    if re.search(first.pattern, "1a") or first.otherwise is None or first.kind is not None:
+        raise ValueError("CALLER_RULES[0] must refuse any character other than digits and + (otherwise)")
     out = []
     for i, r in enumerate(rules):
         if "$1" in r.replacement:
@@ -1081,5 +1093,6 @@ def caller_rules_view(rules) -> list[dict]:
                 raise ValueError(f"caller rule {r.pattern!r}: unexpected replacement {r.replacement!r}")
         out.append({"n": i + 1, "source": r.pattern, "regex": escape(_ere(r.pattern), "code"),
                     "kind": r.kind, "set": None if new is None else escape(new, "code"),
-                    "replacement": r.replacement, "label": f"n{i + 1}"})
+                    "replacement": r.replacement, "label": f"n{i + 1}",
+                    "otherwise": r.otherwise, "else_label": f"n{i + 1}else" if r.otherwise else None})
     return out

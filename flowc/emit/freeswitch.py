@@ -27,7 +27,6 @@ import dataclasses
 import functools
 import hashlib
 import re
-import urllib.parse
 from dataclasses import dataclass
 
 from .. import ir
@@ -47,25 +46,40 @@ class EmitError(ValueError):
     """A value reached the emitter that no check let through: a bug, never user-facing."""
 
 
+# FreeSWITCH's XML pre-processor (switch_xml.c preprocess()) drops every line that contains
+# `<include>`, `</include>` or `<?`, and every line that contains `x-pre-process` (any case)
+# without being its directive; `<!--#` starts a directive too. Generated text must never hold
+# them: `<` is escaped by autoescape, the rest by the functions below, and render() checks it.
+_PREPROCESSOR = re.compile(r"x-pre-process|<include>|</include>|<\?|<!--#", re.IGNORECASE)
+_EXPANDS = re.compile(r"[${}]")
+
+
 def fs_text(value: str) -> str:
     """Free text (a tag value) as the value part of `set`/`export` data.
 
-    FreeSWITCH expands `${...}` in application data, the XML pre-processor expands `$${...}`
-    and the dialplan substitutes `$1` after a capturing condition. Text made only of letters,
-    digits, CJK and harmless punctuation is written as is; anything else is percent-encoded and
-    decoded at run time by `${url_decode(...)}`, whose output FreeSWITCH does not expand again.
+    FreeSWITCH expands `${...}` in application data, again whenever a variable holding `${`
+    is read (a CDR template, a later condition: switch_channel_expand_variables), the XML
+    pre-processor expands `$${...}`, and the dialplan substitutes `$1` after a capturing
+    condition. So a value may never hold `$`, `{` or `}` (the checker refuses them, E225) nor
+    control characters; for anything else, text made only of letters, digits, CJK and harmless
+    punctuation is written as is, and the rest (quotes, `\\`, `x-pre-process`...) percent-
+    encoded and decoded at run time by `${url_decode(...)}`: the variable then holds the text
+    exactly, readable in a CDR and inert wherever it is read.
     """
-    value = _CONTROL.sub("", value)
-    if _TEXT_OK.fullmatch(value) and value == value.strip():
+    if _CONTROL.search(value) or _EXPANDS.search(value):
+        raise EmitError(f"text {value[:40]!r} has control characters, `$`, `{{` or `}}`")
+    if _TEXT_OK.fullmatch(value) and value == value.strip() and not _PREPROCESSOR.search(value):
         return value
-    return "${url_decode(%s)}" % urllib.parse.quote(value, safe="")
+    encoded = "".join(ch if ch.isascii() and ch.isalnum() else "".join(f"%{b:02X}" for b in ch.encode())
+                      for ch in value)
+    return "${url_decode(%s)}" % encoded
 
 
 def fs_token(value: str) -> str:
     """One argument of an application (a file path, a mailbox, a fifo name): no spaces, no `$`,
     quotes, braces, commas or pipes. Raises EmitError otherwise: checks and settings validation
     should have refused the value already."""
-    if not _TOKEN_OK.fullmatch(value) or ".." in value.split("/"):
+    if not _TOKEN_OK.fullmatch(value) or ".." in value.split("/") or _PREPROCESSOR.search(value):
         raise EmitError(f"unsafe application argument {value!r}")
     return value
 
@@ -84,12 +98,25 @@ def fs_regex_literal(value: str) -> str:
 
 def fs_comment(value: str) -> str:
     """Text inside an XML comment: no `--` (ends the comment), no `$` (the pre-processor
-    expands `$${...}` even in comments), no control characters. `<` and `&` are escaped by
-    autoescape, so no `<X-PRE-PROCESS ...>` or `<include>` can appear either."""
+    expands `$${...}` even in comments), no control characters, no `x-pre-process` (its
+    hyphens become `_`). `<` and `&` are escaped by autoescape, so no `<include>`, `<?` or
+    `<!--#` can appear either."""
     value = _CONTROL.sub(" ", value).replace("$", "\uff04")
+    value = _PREPROCESSOR.sub(lambda m: m.group(0).replace("-", "_"), value)
     while "--" in value:
         value = value.replace("--", "- -")
     return value.rstrip("-")
+
+
+def check_preprocessor_safe(name: str, text: str) -> str:
+    """The whole generated file: only the template's own `<?xml ...?>`, `<include>` and
+    `</include>` lines (meant to be dropped) may hold what the pre-processor acts on."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip() in ("<include>", "</include>") or (n == 1 and line.startswith("<?xml ")):
+            continue
+        if _PREPROCESSOR.search(line):
+            raise EmitError(f"{name}:{n}: the FreeSWITCH pre-processor would act on this line: {line.strip()[:80]!r}")
+    return text
 
 
 _GLOBAL = re.compile(r"\$\$\{[a-z_]+\}")
@@ -365,7 +392,7 @@ class FreeSwitchTarget(Target):
         if b.mailboxes:
             out[f"directory/{b.flow_id}.xml"] = self.env.get_template("directory.xml.j2").render(
                 flow=flow, context=b.context, mailboxes=b.mailboxes, domain=self.options.voicemail_domain)
-        return out
+        return {name: check_preprocessor_safe(name, text) for name, text in out.items()}
 
 
 # ====================================================================== E501 checks
@@ -384,7 +411,7 @@ class _Unsupported:
         flow, t = self.flow, self.t
         opts = t.options
         template = opts.dial_template.replace("{number}", "0")
-        if not _TOKEN_OK.fullmatch(template) or "[" in template or "{" in template:
+        if not _TOKEN_OK.fullmatch(template) or "[" in template or "{" in template or ":_:" in template:
             yield t.e501(f"dial_template `{opts.dial_template}` cannot be embedded in a bridge dial string",
                          flow.span, help="use letters, digits and `/ . : @ _ - +` around {number}")
         if flow.hotline is None:
@@ -604,7 +631,12 @@ class _Builder:
         return path if self.prompt_dir else f"$${{sound_prefix}}/{path}"
 
     def dial_leg(self, number: str) -> str:
-        return fs_token(self.opts.dial_template.replace("{number}", fs_token(number)))
+        """One phone's channel: `,` `|` (bridge) and `:_:` (enterprise originate) would add a
+        second destination; settings refuse such templates, this catches a bug."""
+        leg = fs_token(self.opts.dial_template.replace("{number}", fs_token(number)))
+        if ":_:" in leg:
+            raise EmitError(f"dial template {self.opts.dial_template!r} names more than one channel")
+        return leg
 
     # ------------------------------------------------------------------ build
 
@@ -658,18 +690,41 @@ class _Builder:
                    for s in self.flow.steps)
 
     def caller_rules(self) -> list[Condition]:
-        """S-NUM-1: phones.CALLER_RULES, in order, as inline rewrites of flowc_caller."""
+        """S-NUM-1: phones.CALLER_RULES, in order, as inline rewrites of flowc_caller.
+
+        The caller ID is read only as the condition field `caller_id_number` of the first
+        rule (a field without `$` is taken from the caller profile as is, never expanded);
+        its group 1 can hold only digits and a leading `+`, and the rest is withheld by
+        the anti-actions. Every later value of flowc_caller is built from such captures,
+        so the `${flowc_caller}` fields of the later rules and branches expand to digits.
+        """
         from .. import phones
 
-        conds = [Condition(actions=[Action("set", "flowc_caller=${caller_id_number}", inline=True)],
-                           brk="never", comment="the caller number, normalised by the rules N1-N8 "
-                                                "(docs/regions.md): flowc_caller, flowc_caller_kind")]
-        for rule in phones.CALLER_RULES:
+        rules = phones.CALLER_RULES
+        first = rules[0]
+        if (first.otherwise is None or first.replacement != "$1" or re.search(first.pattern, "1a")
+                or not re.fullmatch(r"\^\(\\\+\?\[0-9\]\{1,[0-9]+\}\)\$", first.pattern)):
+            raise EmitError(f"CALLER_RULES[0] {first.pattern!r} must capture digits and a leading + only")
+        conds = []
+        for i, rule in enumerate(rules):
+            expression = phones.re_end(rule.pattern, r"\z")
+            if "${" in expression or not set(rule.replacement) <= set("0123456789$"):
+                raise EmitError(f"caller rule {rule.pattern!r} cannot be written safely")
             acts = [Action("set", f"flowc_caller={rule.replacement}", inline=True)]
             if rule.kind is not None:
                 acts.append(Action("set", f"flowc_caller_kind={rule.kind}", inline=True))
-            conds.append(Condition("${flowc_caller}", rule.pattern, brk="on-true" if rule.kind else "never",
-                                   actions=acts))
+            anti = []
+            if rule.otherwise is not None:
+                anti = [Action("set", "flowc_caller=", inline=True),
+                        Action("set", f"flowc_caller_kind={rule.otherwise}", inline=True)]
+            # a rule with `otherwise` stops the rules either way (break on-false after its
+            # anti-actions, FreeSWITCH's default); a terminal rule stops when it holds
+            brk = "on-true" if rule.kind else None if rule.otherwise else "never"
+            conds.append(Condition("caller_id_number" if i == 0 else "${flowc_caller}", expression, brk=brk,
+                                   actions=acts, anti=anti,
+                                   comment=None if i else "the caller number, normalised by the rules N1-N11 "
+                                   "(docs/regions.md) into flowc_caller, flowc_caller_kind; caller_id_number "
+                                   "is read here only, as a condition field"))
         return conds
 
     def zone(self, name: str) -> str:
