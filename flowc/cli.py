@@ -59,8 +59,10 @@ def _flow_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
 def _stop_on_usage_problems(problems: list[str]) -> None:
     """Print usage/I-O problems found before any flow is read, and exit 2."""
     if problems:
+        from .render import printable
+
         for p in problems:
-            sys.stderr.write(f"flowc: error: {p}\n")
+            sys.stderr.write(f"flowc: error: {printable(p)}\n")
         raise typer.Exit(EXIT_USAGE)
 
 
@@ -398,7 +400,9 @@ def main() -> None:
         sys.stderr.write("flowc: interrupted\n")
         sys.exit(EXIT_USAGE)
     except Exception as exc:
-        sys.stderr.write(f"flowc: internal error: {exc.__class__.__name__}: {exc}\n"
+        from .render import printable
+
+        sys.stderr.write(f"flowc: internal error: {exc.__class__.__name__}: {printable(str(exc))}\n"
                          "please report this with the input that caused it\n")
         sys.exit(EXIT_USAGE)
 

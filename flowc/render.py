@@ -8,10 +8,27 @@ width, so they sit under Chinese text (two columns per character) correctly.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
 from .diagnostics import Diagnostic
+
+# What a terminal would act on rather than show: C0/C1 controls (ESC, BEL, CR, backspace, ...;
+# a tab stays, snippets expand it), DEL, line and paragraph separators, and the bidirectional
+# controls that reorder what is displayed ("Trojan Source").
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+_JSON_RAW = re.compile("[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """THE place that makes text from a user's files safe to print: every character a terminal
+    would act on becomes a visible escape (`\\x1b`, `\\u202e`). Used for every part of a
+    diagnostic in every format, and by the CLI for its own messages."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
 
 
 def _width(text: str) -> int:
@@ -27,40 +44,40 @@ def render_full(d: Diagnostic, source_line: Callable[[str, int], str | None], co
     sev = d.severity.value
     bold, red, yellow, blue, reset = ("\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[34m", "\x1b[0m") if color else ("",) * 5
     tint = red if sev == "error" else yellow
-    out = [f"{bold}{tint}{sev}[{d.code}]{reset}{bold}: {d.message}{reset}"]
+    out = [f"{bold}{tint}{sev}[{d.code}]{reset}{bold}: {printable(d.message)}{reset}"]
     s = d.span
     if s is None:
         if d.filename:
-            out.append(f"  --> {d.filename}")
+            out.append(f"  --> {printable(d.filename)}")
     else:
         gutter = " " * len(str(s.line))
-        out.append(f"{gutter}{blue}-->{reset} {s.file}:{s.line}:{s.col}")
+        out.append(f"{gutter}{blue}-->{reset} {printable(str(s.file))}:{s.line}:{s.col}")
         text = source_line(s.file, s.line)
         if text is not None:
             text = text.rstrip("\r\n")
             end_col = s.end_col if s.end_line == s.line else len(text) + 1
             end_col = max(end_col, s.col + 1)
-            before = _expand_tabs(text[: s.col - 1])
-            under = _expand_tabs(text[s.col - 1 : end_col - 1]) or " "
+            before = printable(_expand_tabs(text[: s.col - 1]))
+            under = printable(_expand_tabs(text[s.col - 1 : end_col - 1])) or " "
             carets = "^" * max(1, _width(under))
-            label = f" {d.label}" if d.label else ""
+            label = f" {printable(d.label)}" if d.label else ""
             out.append(f"{gutter} {blue}|{reset}")
-            out.append(f"{blue}{s.line} |{reset} {_expand_tabs(text)}")
+            out.append(f"{blue}{s.line} |{reset} {printable(_expand_tabs(text))}")
             out.append(f"{gutter} {blue}|{reset} {' ' * _width(before)}{tint}{carets}{label}{reset}")
             out.append(f"{gutter} {blue}|{reset}")
         pad = gutter
     if s is None:
         pad = " "
     for note in d.notes:
-        out.append(f"{pad} = note: {note}")
+        out.append(f"{pad} = note: {printable(note)}")
     if d.help:
-        out.append(f"{pad} = help: {d.help}")
+        out.append(f"{pad} = help: {printable(d.help)}")
     return "\n".join(out)
 
 
 def render_concise(d: Diagnostic) -> str:
     where = str(d.span) if d.span else (d.filename or "<input>")
-    return f"{where}: {d.severity.value}[{d.code}] {d.message}"
+    return printable(f"{where}: {d.severity.value}[{d.code}] {d.message}")
 
 
 def to_json_record(d: Diagnostic) -> dict:
@@ -81,7 +98,10 @@ def to_json_record(d: Diagnostic) -> dict:
 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:
-    return json.dumps([to_json_record(d) for d in diagnostics], ensure_ascii=False, indent=2)
+    # json escapes C0 controls itself; DEL, C1 and bidi controls it leaves raw (valid JSON, but
+    # printed as is): they can only be inside strings, where a \\u escape means the same
+    text = json.dumps([to_json_record(d) for d in diagnostics], ensure_ascii=False, indent=2)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def summary_line(errors: int, warnings: int, files: int) -> str:
