@@ -709,3 +709,45 @@ def graph(
     except OSError as exc:
         sys.stderr.write(f"flowc: error: cannot write {out}: {exc.strerror}\n")
         raise typer.Exit(EXIT_USAGE) from None
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The old version: a flow file, a directory, or REV:path from git (HEAD~1:flows/).", show_default=False)],
+    new: Annotated[str, typer.Argument(help="The new version, in the same forms.", show_default=False)],
+    format: Annotated[DiffFormat, typer.Option("--format", "-f", help="text for people, json for pipelines.")] = DiffFormat.text,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when behaviour changed (only report).")] = False,
+    year: YearOpt = None,
+    max_classes: Annotated[int, typer.Option("--max-classes", help="Classes of calls to explore per flow before sampling.")] = 20_000,
+) -> None:
+    """Say what changed between two versions of flows, and which calls now behave differently.
+
+    Exit code 0 when no call behaves differently, 1 when some do (0 with --exit-zero),
+    2 for usage errors or flows that have errors.
+
+    Examples:
+
+      flowc diff old/shop.flow examples/small_shop.flow
+
+      flowc diff HEAD~1:examples/ examples/
+
+      flowc diff main:flows/shop.flow flows/shop.flow --format json
+    """
+    from .diff import diff_sides
+    from .diff.report import render_json, render_text
+    from .diff.sources import SourceError
+
+    try:
+        result = diff_sides(old, new, years=year, max_leaves=max_classes)
+    except SourceError as exc:
+        sys.stderr.write(f"flowc: error: {exc}\n")
+        raise typer.Exit(EXIT_USAGE)
+    sys.stdout.write(render_json(result) if format is DiffFormat.json else render_text(result))
+    if result.errors:
+        raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(EXIT_ERRORS if result.behaviour_changed and not exit_zero else EXIT_OK)
