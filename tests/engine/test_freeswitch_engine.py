@@ -337,12 +337,17 @@ def run_case(case: Case, work: Path) -> Outcome:
     sc_path = work / "scenario.json"
     sc_path.write_text(json.dumps(scenario, ensure_ascii=False, indent=1), encoding="utf-8")
     engine = work / "engine.json"
-    env = dict(os.environ, FLOWC_FS_PREFIX=str(engine_prefix()))
+    markers = work / "markers"  # a hostile caller ID or text that runs leaves a file here
+    markers.mkdir(exist_ok=True)
+    env = dict(os.environ, FLOWC_FS_PREFIX=str(engine_prefix()), HARNESS_MARKER_DIR=str(markers))
     with open(engine, "w") as f:
         rc = subprocess.run([sys.executable, str(HARNESS / "freeswitch" / "run_scenario.py"), "--scenario",
                              str(sc_path), "--keep" if os.environ.get("FLOWC_KEEP") else "--pretty"],
                             stdout=f, stderr=subprocess.PIPE, text=True, env=env).returncode
     files = {"interp": interp, "engine": engine, "scenario": sc_path, "dialplan": info["dialplan"]}
+    if any(markers.iterdir()):
+        return Outcome(case, "EXECUTED", "something ran what a caller sent: HARNESS_MARKER_DIR holds "
+                       + ", ".join(sorted(p.name for p in markers.iterdir())), files)
     if rc != 0:
         return Outcome(case, "ERROR", f"harness exit {rc}: {engine.read_text()[:500]}", files)
     cmp_ = subprocess.run([sys.executable, str(HARNESS / "normalize.py"), "--compare", str(interp), str(engine),
@@ -406,7 +411,7 @@ def main(argv=None) -> int:
         counts[o.verdict] = counts.get(o.verdict, 0) + 1
         print(f"{o.verdict:9} {o.case.id}" + (f"  -- {o.detail}" if o.detail else ""))
     print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), f"(files in {base})")
-    return 0 if not counts.get("DIFFERENT") and not counts.get("ERROR") else 1
+    return 0 if not any(counts.get(v) for v in ("DIFFERENT", "ERROR", "EXECUTED")) else 1
 
 
 if __name__ == "__main__":
