@@ -723,7 +723,7 @@ def diff(
     format: Annotated[DiffFormat, typer.Option("--format", "-f", help="text for people, json for pipelines.")] = DiffFormat.text,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when behaviour changed (only report).")] = False,
     year: YearOpt = None,
-    max_classes: Annotated[int, typer.Option("--max-classes", help="Classes of calls to explore per flow before sampling.")] = 20_000,
+    max_classes: Annotated[int, typer.Option("--max-classes", help="Classes of calls to explore per flow before sampling (breadth first).")] = 3_000,
 ) -> None:
     """Say what changed between two versions of flows, and which calls now behave differently.
 

@@ -42,7 +42,7 @@ __all__ = ["Exploration", "Leaf", "explore", "world_command"]
 ANSWER = "answer:after={:g}:talk=10"
 MAX_SECONDS = 3600.0  # long enough for any queue's max_wait: the flow ends the call, not the harness
 DEFAULT_PHONE = "noanswer"
-MAX_LEAVES = 20_000
+MAX_LEAVES = 3_000  # classes per pair of flows before the rest is represented by one call each
 INVALID_KEYS = "7890*#123456"
 
 
@@ -127,6 +127,7 @@ class TimeClasses:
             tc.rep = datetime.fromtimestamp(s + offset, tz=self.zone)
         self.classes = list(by_vector.values())
         self._ids = {tc.vector: tc.id for tc in self.classes}
+        self._described: dict[int, str] = {}
 
     def signature(self, vector: tuple[bool, ...]) -> tuple:
         """The arm every time branch of both versions takes when these schedules match."""
@@ -146,6 +147,12 @@ class TimeClasses:
         return self._ids.get(self.signature(self.vector_at(t)))
 
     def describe(self, cid: int) -> str:
+        found = self._described.get(cid)
+        if found is None:
+            found = self._described[cid] = self._describe(cid)
+        return found
+
+    def _describe(self, cid: int) -> str:
         tc = self.classes[cid]
         arms = []
         for (tag, step, _arms, targets), arm in zip(self.branches, tc.vector):
@@ -345,8 +352,10 @@ class Node:
 class Exploration:
     """The decision tree of one pair of flows, its leaves (classes) and how many calls ran."""
 
-    def __init__(self, old: ir.Flow, new: ir.Flow, years: list[int], max_leaves: int = MAX_LEAVES):
+    def __init__(self, old: ir.Flow, new: ir.Flow, years: list[int], max_leaves: int = MAX_LEAVES,
+                 shortcuts: bool = True):
         self.old, self.new = old, new
+        self.shortcuts = shortcuts
         self.years = years
         self.sessions = (Session(old), Session(new))
         self.max_leaves = max_leaves
@@ -391,7 +400,31 @@ class Exploration:
 
     # ------------------------------------------------------------ the tree
 
-    def _explore(self, assign: dict) -> Node | Leaf:
+    def _explore(self, root: dict) -> Node | Leaf:
+        """Breadth first, so that a budget cuts the deepest refinements, never whole classes."""
+        from collections import deque
+
+        queue = deque([(root, None, None)])
+        tree: list = []
+        while queue:
+            assign, parent, value = queue.popleft()
+            budget_left = len(self.leaves) + len(queue) < self.max_leaves
+            result = self._refine(assign, budget_left)
+            if isinstance(result, Node):
+                for v in result.info.pop("_values"):
+                    child = dict(assign)
+                    child[result.dim] = v
+                    if result.dim[0] == "keys" and v == "none":
+                        child[("keys", "end")] = result.dim[1]
+                    queue.append((child, result, v))
+            if parent is None:
+                tree.append(result)
+            else:
+                parent.children[value] = result
+        return tree[0]
+
+    def _refine(self, assign: dict, budget_left: bool) -> Node | Leaf:
+        """One class: a leaf, or the input to split it on (its values in info["_values"])."""
         traces = self.run(self.world(assign))
         for dim, at in _consulted(self, traces, assign):
             if dim in assign:
@@ -399,27 +432,21 @@ class Exploration:
             # Two shortcuts keep the tree small, both exact: when the versions already did
             # something different before this input is read, every call of this class differs;
             # when they did the same and run the same code from here on, none does.
-            if _differ_before(traces, at, dim):
+            if self.shortcuts and _differ_before(traces, at, dim):
                 self.cut_differs += 1
                 return self._leaf(assign, traces, None)
-            if self._same_ahead(traces, at):
+            if self.shortcuts and self._same_ahead(traces, at):
                 self.cut_same += 1
                 return self._leaf(assign, traces, None)
             if dim[0] == "keys" and dim[1] > self.key_depth:
                 self.cut_depth += 1
                 return self._leaf(assign, traces, f"no keys explored after {self.key_depth}")
-            if len(self.leaves) >= self.max_leaves:
+            if not budget_left:
                 self.cut_budget += 1
                 return self._leaf(assign, traces, f"budget of {self.max_leaves} classes reached")
             values, info = _values(self, dim, traces)
-            node = Node(dim, info)
-            for v in values:
-                child = dict(assign)
-                child[dim] = v
-                if dim[0] == "keys" and v == "none":
-                    child[("keys", "end")] = dim[1]
-                node.children[v] = self._explore(child)
-            return node
+            info["_values"] = values
+            return Node(dim, info)
         return self._leaf(assign, traces, None)
 
     def _same_ahead(self, traces, at: list[int]) -> bool:
@@ -799,8 +826,9 @@ def _classify(ex: Exploration, node: Node, world: World, traces) -> Any:
     return None
 
 
-def explore(old: ir.Flow, new: ir.Flow, years: list[int], max_leaves: int = MAX_LEAVES) -> Exploration:
-    return Exploration(old, new, years, max_leaves)
+def explore(old: ir.Flow, new: ir.Flow, years: list[int], max_leaves: int = MAX_LEAVES,
+            shortcuts: bool = True) -> Exploration:
+    return Exploration(old, new, years, max_leaves, shortcuts)
 
 
 # ====================================================================== replaying a class

@@ -66,13 +66,14 @@ def _load(side: Side) -> tuple[dict[str, tuple[ir.Flow, str]], list[str]]:
 
 
 def diff_flows(old: ir.Flow, new: ir.Flow, years: list[int], key: str = "", old_path: str = "",
-               new_path: str = "", max_leaves: int = MAX_LEAVES, force: bool = False) -> FlowDiff:
+               new_path: str = "", max_leaves: int = MAX_LEAVES, force: bool = False,
+               shortcuts: bool = True) -> FlowDiff:
     """Both parts for one pair of flows. Identical IRs need no calls unless `force`."""
     words = changes(old, new)
     fd = FlowDiff(key, old_path, new_path, words, status="changed" if words else "same")
     if not words and not force:
         return fd
-    fd.exploration = ex = Exploration(old, new, years, max_leaves)
+    fd.exploration = ex = Exploration(old, new, years, max_leaves, shortcuts)
     fd.groups = _group(ex, [leaf for leaf in ex.leaves if leaf.differs])
     return fd
 
@@ -279,8 +280,9 @@ def _sampling_notes(ex: Exploration) -> list[str]:
         notes.append(f"{ex.cut_depth} class(es) were not split further after {ex.key_depth} keys (the menus' depth): "
                      "callers pressing more keys are represented by one who stops there")
     if ex.cut_budget:
-        notes.append(f"the budget of {ex.max_leaves} classes was reached: {ex.cut_budget} class(es) were each "
-                     "represented by one call without being split further")
+        notes.append(f"sampled: the budget of {ex.max_leaves} classes was reached (explored breadth first); "
+                     f"{ex.cut_budget} class(es) were each represented by one call instead of being split "
+                     "further on the phones, keys or draws they read next (--max-classes raises the budget)")
     if ex._time is not None:
         notes.append(f"time: {len(ex.times.classes)} classes over {min(ex.years)}-{max(ex.years)} "
                      f"({len(ex.times.starts)} intervals between schedule boundaries)")
