@@ -334,6 +334,7 @@ class Leaf:
     old_events: list[dict]
     new_events: list[dict]
     cut: str | None = None  # why this class was not refined further (depth, budget)
+    early: bool = False  # the versions differed before the next input was read: all its calls differ
     old_trace: Any = None
     new_trace: Any = None
 
@@ -371,6 +372,7 @@ class Exploration:
         self.cut_differs = 0
         self.cut_same = 0
         self._same_cache: dict = {}
+        self.invalid_keys: set[tuple[int, str]] = set()  # (attempt, key) pressed as "an invalid key"
         self.tree: Node | Leaf = self._explore({})
 
     # ------------------------------------------------------------ dimensions
@@ -434,7 +436,9 @@ class Exploration:
             # when they did the same and run the same code from here on, none does.
             if self.shortcuts and _differ_before(traces, at, dim):
                 self.cut_differs += 1
-                return self._leaf(assign, traces, None)
+                leaf = self._leaf(assign, traces, None)
+                leaf.early = True
+                return leaf
             if self.shortcuts and self._same_ahead(traces, at):
                 self.cut_same += 1
                 return self._leaf(assign, traces, None)
@@ -446,6 +450,8 @@ class Exploration:
                 return self._leaf(assign, traces, f"budget of {self.max_leaves} classes reached")
             values, info = _values(self, dim, traces)
             info["_values"] = values
+            if dim[0] == "keys" and info["invalid"]:
+                self.invalid_keys.add((dim[1], info["invalid"]))
             return Node(dim, info)
         return self._leaf(assign, traces, None)
 

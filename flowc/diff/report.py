@@ -165,8 +165,9 @@ def describe(ex: Exploration, assign: dict) -> str:
         keys.append(assign[("keys", n)])
         n += 1
     if keys:
-        shown = [k if k != "none" else "then nothing" for k in keys]
-        parts.append("no key pressed" if keys == ["none"] else "keys " + " ".join(shown))
+        shown = [("then nothing" if k == "none" else f"invalid ({k})" if (i, k) in ex.invalid_keys else k)
+                 for i, k in enumerate(keys, 1)]
+        parts.append("no key pressed" if keys == ["none"] else "keys " + ", ".join(shown))
     for dim, v in assign.items():
         if isinstance(dim, tuple) and dim[0] == "phone":
             parts.append(f"{dim[1]} {_phone_words(v)}")
@@ -207,6 +208,8 @@ def _group(ex: Exploration, leaves: list[Leaf]) -> list[dict]:
         if g is None:
             summary = (f"now {new} (was {old})" if old != new
                        else f"still {new}, but {_first_difference(leaf.old_events, leaf.new_events)}")
+            if leaf.early:
+                summary += " - as in the example below; these calls differ whatever happens next"
             g = groups[key] = {"summary": summary, "classes": [], "example": leaf}
         g["classes"].append(describe(ex, leaf.assign))
     return list(groups.values())
