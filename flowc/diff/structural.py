@@ -221,7 +221,17 @@ def _group(name: str, a: ir.Group, b: ir.Group) -> list[str]:
         out.append(f"{p}{', '.join(removed)} removed")
     for n in old:
         if n in new and plain(old[n]) != plain(new[n]):
-            out.append(f"{p}{n}: {_member(old[n])} → {_member(new[n])}")
+            a_m, b_m = old[n], new[n]
+            parts = []
+            if a_m.weight != b_m.weight:
+                parts.append(f"weight {a_m.weight if a_m.weight is not None else 'none'} → "
+                             f"{b_m.weight if b_m.weight is not None else 'none'}")
+            if a_m.ring != b_m.ring:
+                parts.append(f"ring {_s(a_m.ring) if a_m.ring is not None else 'the group’s'} → "
+                             f"{_s(b_m.ring) if b_m.ring is not None else 'the group’s'}")
+            if a_m.phone.name != b_m.phone.name:
+                parts.append(f"named `{b_m.phone.name}` (was `{a_m.phone.name}`)")
+            out.append(f"{p}{n}: {', '.join(parts) or 'changed'}")
     common_old = [n for n in old if n in new]
     common_new = [n for n in new if n in old]
     if common_old != common_new:
