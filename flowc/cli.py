@@ -388,6 +388,22 @@ def fmt(
         raise typer.Exit(EXIT_ERRORS)
 
 
+@app.command()
+def lsp(
+    stdio: Annotated[bool, typer.Option("--stdio", help="Talk LSP over stdin/stdout (the default; accepted for editors that pass it).")] = True,
+) -> None:
+    """Run the language server (LSP over stdio) for editors: diagnostics, hover, go to
+    definition, references, rename, completion, outline, folding, formatting, semantic
+    tokens and inlay hints. Needs the `lsp` extra: pip install 'flowc[lsp]'."""
+    try:
+        from .lsp.server import main as serve
+    except ImportError as exc:
+        sys.stderr.write(f"flowc: error: the language server needs pygls ({exc}); install it with "
+                         "pip install 'flowc[lsp]'\n")
+        raise typer.Exit(EXIT_USAGE) from None
+    serve()
+
+
 def main() -> None:
     """Console entry point. Click (inside typer) prints usage errors and exits 2 itself;
     anything unexpected becomes one line and exit 2, never a traceback."""

@@ -7,13 +7,14 @@ sequence, and with it the meaning, is unchanged by construction (tests check the
 
 Layout:
 * two-space indentation; one statement per line; `{` ends the line that opens a block;
-* the blocks of declarations and steps are always expanded; a block after a terminal or
-  an arm (`dial x { failed -> y }`, `2 -> { play "a" goto b }`) stays on one line when it
-  was written on one line, holds no comment and fits in `WIDTH` columns;
+* the blocks of declarations are always expanded; the block of a step, a terminal or an
+  arm (`step a { hangup }`, `dial x { failed -> y }`, `2 -> { play "a" goto b }`) stays
+  on one line when it was written on one line, holds no comment and fits in `WIDTH`
+  columns;
 * spaces around words and `->`, `=`; none before `,` and `)`, none after `(`, none
   around the `-` of a day range (`mon-fri`);
 * blank lines between statements are kept, at most one; declarations with braces and
-  steps are always set apart by one;
+  steps written over several lines are always set apart by one;
 * a comment stays where it was relative to the tokens: on its own line before the next
   token, or at the end of the line of the token before it. Trailing comments of
   consecutive lines at one indentation are aligned when their code widths are close;
@@ -70,16 +71,26 @@ _comments: list[Token] = []
 
 @cache
 def _lark() -> Lark:
-    """A parser of the same grammar that keeps every token and reports comments."""
+    """A parser of the same grammar that keeps every token and reports comments; its
+    tables are cached per user like the checker's (flowc.parser), keyed by the grammar."""
+    import hashlib
+
     import lark.lexer
 
     from .parser import _grammar
+    from .resources import cache_dir
 
+    grammar = _grammar()
+    folder = cache_dir()
+    cache: str | bool = False
+    if folder is not None:
+        digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+        cache = str(folder / f"fmt-grammar-{digest}.lark-cache")
     saved = lark.lexer.has_interegular  # as in parser._build: skip the slow collision analysis
     lark.lexer.has_interegular = False
     try:
-        return Lark(_grammar(), parser="lalr", lexer="contextual", keep_all_tokens=True,
-                    maybe_placeholders=True, lexer_callbacks={"COMMENT": _comments.append})
+        return Lark(grammar, parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True,
+                    lexer_callbacks={"COMMENT": _comments.append}, cache=cache)
     finally:
         lark.lexer.has_interegular = saved
 
@@ -117,7 +128,6 @@ class _Formatter:
         self.lines: list[list] = []  # [code, trailing comment or None]
         self.cur: str | None = None
         self.cont = ""  # indentation of continuation lines of the current statement
-        self._step_bodies: set[int] = set()  # a step's own block is always expanded
 
     # ------------------------------------------------------------ comments and blank lines
 
@@ -272,8 +282,6 @@ class _Formatter:
     def statements(self, items: list, indent: str, top: bool = False, owner: str | None = None) -> None:
         prev_item = None
         for item in items:
-            if isinstance(item, Tree) and item.data == "step_decl":
-                self._step_bodies.add(id(_step_body(item)))
             a = self.attach(_first_token(item))
             if (prev_item is not None and isinstance(item, Tree) and item.data == "schedule_rule"
                     and isinstance(prev_item, Tree) and prev_item.data == "schedule_rule"
@@ -282,7 +290,8 @@ class _Formatter:
                 self.node(item, indent, prev=_last_token(prev_item))
                 prev_item = item
                 continue
-            blank = prev_item is not None and (a.newlines_before >= 2 or _sets_apart(prev_item, item, top, owner))
+            blank = prev_item is not None and (a.newlines_before >= 2 or self.sets_apart(prev_item, item, top, owner,
+                                                                                         indent))
             if a.leading:
                 self.own_line_comments(a.leading, indent, blank)
                 blank = a.newlines_after_leading >= 2
@@ -312,7 +321,7 @@ class _Formatter:
 
     def block(self, owner: Tree, lbrace: Token, stmts: list, rbrace: Token, indent: str,
               prev: Token | None) -> Token:
-        if owner.data not in _EXPANDED and id(owner) not in self._step_bodies:
+        if owner.data not in _EXPANDED:
             flat = self.flat_block(lbrace, stmts, rbrace)
             if flat is not None and self.col() + 1 + width(flat) <= WIDTH:
                 self.put(flat, self.sep(prev, lbrace))
@@ -329,6 +338,24 @@ class _Formatter:
         self.new_statement(indent)
         self.token(rbrace, None, skip_leading=True)
         return rbrace
+
+    def sets_apart(self, prev, item, top: bool, owner: str | None, indent: str) -> bool:
+        """Blank lines the layout requires: around braced declarations at the top level,
+        around steps written over several lines in a flow."""
+        if top:
+            return _has_braces(prev) or _has_braces(item)
+        if owner == "flow_decl":
+            return self.multiline_step(prev, indent) or self.multiline_step(item, indent)
+        return False
+
+    def multiline_step(self, node, indent: str) -> bool:
+        if not (isinstance(node, Tree) and node.data == "step_decl"):
+            return False
+        body = _step_body(node)
+        children = [c for c in body.children if c is not None]
+        flat = self.flat_block(children[0], children[1:-1], children[-1])
+        head = f"{indent}step {_name_of(node)} "
+        return flat is None or width(head) + width(flat) > WIDTH
 
     def flat_block(self, lbrace: Token, stmts: list, rbrace: Token) -> str | None:
         if self._opened_on_new_line(lbrace):
@@ -387,21 +414,16 @@ def _last_token(node) -> Token:
     raise ValueError("empty node")
 
 
+def _name_of(node: Tree) -> str:
+    return next(str(c) for c in node.children if isinstance(c, Token) and c.type == "NAME")
+
+
 def _step_body(step: Tree) -> Tree:
     return next(c for c in step.children if isinstance(c, Tree) and c.data == "block")
 
 
 def _has_braces(node) -> bool:
     return isinstance(node, Tree) and node.data in _EXPANDED
-
-
-def _sets_apart(prev, item, top: bool, owner: str | None) -> bool:
-    """Blank lines the layout requires: around braced declarations at the top, around steps."""
-    if top:
-        return _has_braces(prev) or _has_braces(item)
-    if owner == "flow_decl":
-        return (isinstance(prev, Tree) and prev.data == "step_decl") or (isinstance(item, Tree) and item.data == "step_decl")
-    return False
 
 
 def format_text(text: str, path: str = "<input>") -> str:

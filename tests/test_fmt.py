@@ -217,7 +217,7 @@ def test_comments_everywhere_and_alignment():
                    "  number 4008001234  // n\n  title \"t\"          // a title\n\n"
                    "  step a {\n    play \"x\"  // p\n    // before the terminal\n"
                    "    dial 13800000001 {\n      ring 20s  // r\n      failed -> b\n    }  // after\n"
-                   "    // end of block\n  }\n\n  step b {\n    hangup\n  }\n}\n// tail\n")
+                   "    // end of block\n  }\n\n  step b { hangup }\n}\n// tail\n")
 
 
 def test_long_lists_wrap():
@@ -250,14 +250,14 @@ def test_cli_check_diff_write(tmp_path: Path):
     r = runner.invoke(app, ["fmt", "--check", str(good), str(ugly)])
     assert r.exit_code == 1 and f"would reformat {ugly}" in r.stdout and str(good) not in r.stdout
     r = runner.invoke(app, ["fmt", "--diff", str(ugly)])
-    assert r.exit_code == 1 and "+  step a {" in r.stdout
+    assert r.exit_code == 1 and "+  step a { hangup }" in r.stdout
     assert ugly.read_text() == "flow f {number 4008001234 step a {hangup}}"  # --check/--diff write nothing
 
     r = runner.invoke(app, ["fmt", str(tmp_path)])
     assert r.exit_code == 1  # bad.flow has a syntax error
     assert "E101" in r.stderr and "1 with syntax errors" in r.stderr
     assert bad.read_text() == "flow f { step a { } }"  # left untouched
-    assert ugly.read_text() == "flow f {\n  number 4008001234\n\n  step a {\n    hangup\n  }\n}\n"
+    assert ugly.read_text() == "flow f {\n  number 4008001234\n  step a { hangup }\n}\n"
     r = runner.invoke(app, ["fmt", "--check", str(good), str(ugly)])
     assert r.exit_code == 0
 
