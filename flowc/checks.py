@@ -633,7 +633,7 @@ def check_loops(ctx: _Context) -> Iterator[Diagnostic]:
             graph[name] += [ctx.back_targets[(name, o.key)] for o in s.terminal.options
                             if o.action == "back" and (name, o.key) in ctx.back_targets]
     reported: set[str] = set()
-    for comp in _sccs(graph):
+    for comp in strongly_connected(graph):
         if len(comp) == 1 and comp[0] not in graph[comp[0]]:
             continue  # not a cycle
         members = set(comp)
@@ -667,8 +667,9 @@ def _cycle_order(start: str, members: set[str], graph: dict[str, list[str]]) -> 
         node = nxt
 
 
-def _sccs(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Tarjan's algorithm, iterative (flows can have thousands of steps)."""
+def strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (flows can have thousands of steps); components come
+    out in reverse topological order (each after every component it leads to)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()

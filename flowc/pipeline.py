@@ -14,6 +14,7 @@ from pathlib import Path
 from . import ir
 from .checks import CheckOptions, check
 from .diagnostics import Diagnostic, FlowcError, error, has_errors
+from .gcpause import gc_paused
 from .parser import parse
 from .source import SourceFile
 from .transform import transform
@@ -101,6 +102,7 @@ class Workspace:
         self.sources[display] = source
         return parse_source(source)
 
+    @gc_paused  # linear in the flow's size (flowc/gcpause.py)
     def assemble(self, path: str | Path, text: str | None = None,
                  options: CheckOptions | None = None) -> Result:
         """Load a flow file with its imports, merge the declarations, then check it."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..diagnostics import Diagnostic
+from ..gcpause import gc_paused
 from . import lower
 from .base import Target
 
@@ -377,11 +378,13 @@ class FreeSwitchTarget(Target):
 
     # ------------------------------------------------------------------ E501
 
+    @gc_paused
     def unsupported(self, flow: ir.Flow) -> list[Diagnostic]:
         return list(_Unsupported(self, flow).run())
 
     # ------------------------------------------------------------------ render
 
+    @gc_paused
     def render(self, flow: ir.Flow) -> dict[str, str]:
         b = _Builder(self, flow)
         view = b.build()
@@ -475,67 +478,13 @@ class _Unsupported:
     def recordings(self):
         """S-ACT-3 raises a running recording's retention, which is in its file name; FreeSWITCH
         cannot rename a file it is writing. Refuse flows where that can happen."""
-        flow = self.flow
-        sources: list[tuple[str | None, int, int, object]] = []  # (step, index, days, span)
-        if flow.record is not None:
-            sources.append((None, -1, flow.record.retain_days, flow.record.span))
-        for step in flow.steps:
-            for i, a in enumerate(step.actions):
-                if isinstance(a, ir.Record):
-                    sources.append((step.name, i, a.retain_days, a.span))
-        if len({days for *_, days, _ in sources}) < 2:
-            return
-        reach = _reachability(flow)
-        for s1, i1, d1, _ in sources:
-            for s2, i2, d2, span2 in sources:
-                if d2 <= d1:
-                    continue
-                before = s1 is None or (s1 == s2 and i1 < i2) or (s2 in reach.get(s1, set()))
-                if before:
-                    yield self.t.e501(
-                        f"`record retain {d2}d` may run while a recording kept {d1} days is running; FreeSWITCH "
-                        "cannot rename the file it is writing to raise its retention (S-ACT-3)", span2,
-                        help=f"give every `record` of this flow the same retention (e.g. `retain {max(d1, d2)}d`)")
-                    return
-
-
-def _successors(step: ir.Step) -> list[str]:
-    t = step.terminal
-    out = []
-    if isinstance(t, ir.Goto):
-        out.append(t.target)
-    if isinstance(t, ir.Menu):
-        out += [o.target for o in t.options if o.target]
-    if isinstance(t, (ir.Menu, ir.Extension)):
-        out += [h.target for h in (t.invalid, t.no_input) if h.target]
-        if t.exhausted:
-            out.append(t.exhausted)
-    if isinstance(t, ir.Extension):
-        out += [e.target for e in t.entries if e.target]
-    if isinstance(t, (ir.Extension, ir.Dial, ir.Queue)):
-        out += [a.target for a in t.outcomes]
-    if isinstance(t, ir.Branch):
-        out += [a.target for a in t.arms] + ([t.else_target] if t.else_target else [])
-    if isinstance(t, ir.Split):
-        out += [a.target for a in t.arms]
-    return out
-
-
-def _reachability(flow: ir.Flow) -> dict[str, set[str]]:
-    """Steps reachable (in one or more hops) from each step."""
-    succ = {s.name: _successors(s) for s in flow.steps}
-    out: dict[str, set[str]] = {}
-    for start in succ:
-        seen: set[str] = set()
-        todo = list(succ[start])
-        while todo:
-            n = todo.pop()
-            if n in seen or n not in succ:
-                continue
-            seen.add(n)
-            todo.extend(succ[n])
-        out[start] = seen
-    return out
+        conflict = lower.retention_conflict(self.flow)
+        if conflict is not None:
+            rec, fewer = conflict
+            yield self.t.e501(
+                f"`record retain {rec.retain_days}d` may run while a recording kept {fewer} days is running; FreeSWITCH "
+                "cannot rename the file it is writing to raise its retention (S-ACT-3)", rec.span,
+                help=f"give every `record` of this flow the same retention (e.g. `retain {rec.retain_days}d`)")
 
 
 @functools.lru_cache(maxsize=256)
