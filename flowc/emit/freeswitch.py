@@ -878,18 +878,17 @@ class _Builder:
             conds.append(Condition(actions=setup + [Action("bridge", self.bridge(legs))] + tail,
                                    comment="sequential: one phone at a time, in order (S-DIAL-3)"))
         else:
+            # S-DIAL-4/5/6: pick the first phone k (0-based) into flowc_first, then one bridge
+            # of the rotation k, k+1, ... written once, with the phones in arrays indexed at
+            # run time: the step grows linearly with the group (one bridge per k was n^2).
             if strategy is ir.Strategy.ROUND_ROBIN:
-                var, ranges = "flowc_first", [(i, i) for i in range(n)]
                 key = f"{fs_token(flow.name)}\\/{fs_token(group.name)}"
                 conds.append(Condition(brk="never", comment=f"round_robin: the position in mod_db realm flowc_rr, "
                                        f"key {flow.name}/{group.name}, moves on every dial (S-DIAL-5)", actions=[
                     Action("set", f"flowc_first=${{expr(mod(0${{db(select/flowc_rr/{key})}},{n}))}}", inline=True),
                     Action("db", f"insert/flowc_rr/{key}/${{expr(mod(${{flowc_first}}+1,{n}))}}"),
                 ]))
-                labels = [str(i) for i in range(n)]
-                regexes = [f"^{i}$" for i in range(n)]
             else:
-                var = "flowc_draw"
                 if strategy is ir.Strategy.RANDOM:
                     ranges = random_ranges(n)
                     why = "random: one draw r picks phone ceil(r*n/100) (S-DIAL-4)"
@@ -901,16 +900,18 @@ class _Builder:
                     ranges = pick_ranges(cumulative)
                     why = "ratio: one draw r picks the first phone whose running total reaches r (S-DIAL-6)"
                 conds += self.draw(why)
-                labels = [f"draw {lo}-{hi}" for lo, hi in ranges]
-                regexes = [f"^{int_range(lo, hi)}$" for lo, hi in ranges]
-            live = [k for k in range(n) if ranges[k][0] <= ranges[k][1]]  # a weight of 0 never comes first
-            for k in live:
-                rotation = legs[k:] + legs[:k]
-                acts = setup + [Action("bridge", self.bridge(rotation))] + tail
-                last = k == live[-1]
-                conds.append(Condition(None if last else f"${{{var}}}", None if last else regexes[k],
-                                       brk=None if last else "on-true", actions=acts,
-                                       comment=f"{labels[k]}: {rotation[0][0]} first"))
+                live = [k for k in range(n) if ranges[k][0] <= ranges[k][1]]  # a weight of 0 never comes first
+                conds.append(Condition(brk="never", comment=f"draw {ranges[live[-1]][0]}-{ranges[live[-1]][1]}: "
+                                       f"{legs[live[-1]][0]} first, unless a range below holds",
+                                       actions=[Action("set", f"flowc_first={live[-1]}", inline=True)]))
+                for k in live[:-1]:
+                    lo, hi = ranges[k]
+                    conds.append(Condition("${flowc_draw}", f"^{int_range(lo, hi)}$", brk="never",
+                                           actions=[Action("set", f"flowc_first={k}", inline=True)],
+                                           comment=f"draw {lo}-{hi}: {legs[k][0]} first"))
+            conds.append(Condition(actions=setup[:1] + self.rotation_setup(legs) + setup[1:]
+                                   + [Action("bridge", self.rotated_bridge(legs))] + tail,
+                                   comment="the phones from flowc_first on, wrapping around"))
         exts = [Extension(ext_name, self._merge(conds))]
         exts.append(self.outcome(outcome_dest, f"{ext_name}~outcome", outcomes, survey_name))
         return exts
@@ -934,6 +935,32 @@ class _Builder:
             parts.append(f"[leg_timeout={timeout}]{self.dial_leg(number)}")
         longest = max(s for _, s in legs)
         return "{originate_timeout=%d}" % (longest + 2) + ("," if simultaneous else "|").join(parts)
+
+    def rotation_setup(self, legs: list[tuple[str, int]]) -> list[Action]:
+        """The arrays rotated_bridge() indexes: each phone's channel, its ring time as the
+        first of the sequence (N, and N - 1 early in a second: see bridge()) and its leg as
+        a later one; then the index of the phone at each later position, (k + j) mod n."""
+        n = len(legs)
+        channels = [self.dial_leg(number) for number, _ in legs]
+        later = [f"[leg_timeout={max(1, ring - 1)}]{channel}" for channel, (_, ring) in zip(channels, legs)]
+        return [
+            Action("set", "flowc_legs=ARRAY::" + "|:".join(later)),
+            Action("set", "flowc_chans=ARRAY::" + "|:".join(channels)),
+            Action("set", "flowc_rings=ARRAY::" + "|:".join(str(ring) for _, ring in legs)),
+            Action("set", "flowc_rings1=ARRAY::" + "|:".join(str(max(1, ring - 1)) for _, ring in legs)),
+            *(Action("set", f"flowc_at{j}=${{expr(mod(${{flowc_first}}+{j},{n}))}}") for j in range(1, n)),
+        ]
+
+    @staticmethod
+    def rotated_bridge(legs: list[tuple[str, int]]) -> str:
+        """bridge() for the rotation starting at phone flowc_first, through the arrays of
+        rotation_setup() (FreeSWITCH expands `${flowc_legs[${flowc_at1}]}` to element
+        flowc_at1 of the array): the same dial string as bridge(rotation), in one copy."""
+        first = (f"[leg_timeout=${{cond(${{{RING_CLOCK}:-6:1}} >= 5 ? ${{flowc_rings[${{flowc_first}}]}} : "
+                 f"${{flowc_rings1[${{flowc_first}}]}})}}]${{flowc_chans[${{flowc_first}}]}}")
+        rest = [f"${{flowc_legs[${{flowc_at{j}}}]}}" for j in range(1, len(legs))]
+        longest = max(s for _, s in legs)
+        return "{originate_timeout=%d}" % (longest + 2) + "|".join([first, *rest])
 
     def outcome(self, dest: str, name: str, outcomes: list[ir.OutcomeArm], survey: str | None) -> Extension:
         """S-DIAL-8..10: after the bridge. originate_causes lists `uuid;CAUSE` for every leg."""
