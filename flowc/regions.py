@@ -39,11 +39,15 @@ __all__ = [
     "area_codes",
     "area_code_of",
     "build_prefix_table",
+    "codes_to_arms",
     "data_sources",
     "get_region",
     "lookup_region",
     "region_candidates",
+    "region_code_of",
+    "region_codes",
     "region_of",
+    "shared_region_table",
     "suggest_regions",
 ]
 
@@ -381,6 +385,77 @@ def region_of(caller: CallerNumber) -> tuple[str, str | None] | None:
 def data_sources() -> dict:
     """Versions of the packages the data files were generated from."""
     return _data().sources
+
+
+# ---------------------------------------------------------------------------
+# Region codes: the one table a whole platform shares (docs/regions.md §7)
+
+# GB/T 2260 two-digit codes of the provinces.
+_GB_PROVINCE = {
+    "beijing": "11", "tianjin": "12", "hebei": "13", "shanxi": "14", "neimenggu": "15", "liaoning": "21",
+    "jilin": "22", "heilongjiang": "23", "shanghai": "31", "jiangsu": "32", "zhejiang": "33", "anhui": "34",
+    "fujian": "35", "jiangxi": "36", "shandong": "37", "henan": "41", "hubei": "42", "hunan": "43",
+    "guangdong": "44", "guangxi": "45", "hainan": "46", "chongqing": "50", "sichuan": "51", "guizhou": "52",
+    "yunnan": "53", "xizang": "54", "shaanxi": "61", "gansu": "62", "qinghai": "63", "ningxia": "64",
+    "xinjiang": "65",
+}
+NO_REGION_CODE = "0000"
+
+
+@functools.cache
+def region_codes() -> dict[str, str]:
+    """Region id -> its 4-digit code: the province's GB/T 2260 code, then `00` for the
+    province itself or the city's position in the data within its province (01, 02, ...).
+    `guangdong` is 4400, `guangdong.guangzhou` 4401. The city digits are flowc's own
+    numbering, not GB/T 2260's: they may change when the region data is regenerated (the
+    shared table and every flow's mapping are generated together)."""
+    places = _places()
+    out = {p.id: _GB_PROVINCE[p.id] + "00" for p in places.provinces}
+    seen: Counter = Counter()
+    for c in places.cities:
+        seen[c.province_id] += 1
+        assert seen[c.province_id] < 100, "more than 99 cities in a province"
+        out[c.id] = f"{_GB_PROVINCE[c.province_id]}{seen[c.province_id]:02d}"
+    return out
+
+
+def region_code_of(caller: CallerNumber) -> str:
+    """The code of the finest region `region_of` gives (the city, else the province), or
+    NO_REGION_CODE: what the shared tables of both targets compute at run time."""
+    where = region_of(caller)
+    if where is None:
+        return NO_REGION_CODE
+    return region_codes()[where[1] or where[0]]
+
+
+def shared_region_table() -> PrefixTable:
+    """Normalised mobile/landline digits -> region code, for the whole platform: every
+    city its own label, then every province (for landline codes shared by several cities),
+    so a number gets the code of the finest region the data knows (`region_code_of`)."""
+    codes = region_codes()
+    places = _places()
+    targets = {codes[c.id]: [c] for c in places.cities}
+    targets.update({codes[p.id]: [p] for p in places.provinces})
+    return build_prefix_table(targets)
+
+
+def codes_to_arms(arms: list[list[str]] | tuple[tuple[str, ...], ...]) -> dict[str, int]:
+    """{region code: index of the arm it takes} for a `branch region` whose arms list the
+    given region ids; codes absent take `else`. S-REG-1: the first arm that lists the
+    caller's city or province wins, and a province-only code (a landline area code shared by
+    several cities) is taken by the first arm listing the province."""
+    codes = region_codes()
+    first: dict[str, int] = {}
+    for index, ids in enumerate(arms):
+        for region_id in ids:
+            first.setdefault(region_id, index)
+    out = {}
+    for region_id, code in codes.items():
+        region = _places().by_id[region_id]
+        hits = [first[r] for r in {region.province_id, region.id} if r in first]
+        if hits:
+            out[code] = min(hits)
+    return dict(sorted(out.items()))
 
 
 # ---------------------------------------------------------------------------

@@ -172,10 +172,14 @@ def test_output_is_byte_identical(path: Path) -> None:
                     reason="asterisklint is not installed (pip install -e .[dev])")
 def test_asterisklint_finds_no_problem(tmp_path: Path) -> None:
     """asterisklint's dialplan-check over every example as an operator deploys it: an
-    extensions.conf with [general] and [globals] that #includes the generated files.
+    extensions.conf with [general] and [globals] that #includes the generated files (the
+    shared flowc-regions.conf first).
     (Run on a generated file alone it only reports H_DP_GENERAL_MISPLACED and
     H_DP_GLOBALS_MISPLACED: an included file has no [general]/[globals] of its own.)"""
     includes = []
+    for rel, text in target().shared_outputs().items():  # the shared region table, included once
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+        includes.append(f'#include "{rel}"')
     for path in EXAMPLES:
         for rel, text in rendered_example(path).items():
             if rel.count(".") == 1:  # <flow>.conf, not the fragments
@@ -599,56 +603,190 @@ def _pattern_sets(pattern: str) -> list[str] | None:
     return sets
 
 
-def _lookup(dp: Dialplan, ctx: str, number: str) -> str:
-    """Asterisk's most-specific match over the patterns flowc writes: an exact extension,
-    else the matching pattern whose characters, compared left to right, first admit fewer
-    digits (a digit before a class before `X`, any of them before the closing `.`)."""
-    extens = dp.contexts[ctx]
-    if number in extens:
-        best = number
-    else:
-        ranked = []
-        for e in extens:
-            sets = _pattern_sets(e)
-            if sets is None or not e.endswith(".") or len(number) <= len(sets):
+def _rank(pattern: str, sets: list[str]) -> list:
+    """Asterisk's order of patterns: compared character by character, the one admitting fewer
+    digits first is more specific (a digit before a class before `X`), any of them before the
+    closing `.`."""
+    return [(len(x), x) for x in sets] + ([(99, "")] if pattern.endswith(".") else [])
+
+
+class _Matcher:
+    """Asterisk's most-specific match over the patterns flowc writes, fast enough for every
+    number of the data: each pattern is expanded to the digit strings it starts with, and a
+    number's candidates are the best pattern per length whose digits it starts with."""
+
+    def __init__(self, dp: Dialplan):
+        self.dp = dp
+        self.index: dict[str, tuple[dict, dict]] = {}
+
+    def _ctx(self, ctx: str):
+        if ctx not in self.index:
+            import itertools
+
+            exact, by_len = {}, {}
+            for e, lines in self.dp.contexts[ctx].items():
+                sets = _pattern_sets(e)
+                if sets is None:
+                    exact[e] = lines[0]
+                    continue
+                key = _rank(e, sets)
+                table = by_len.setdefault((len(sets), e.endswith(".")), {})
+                for digits in itertools.product(*sets):
+                    d = "".join(digits)
+                    if d not in table or key < table[d][0]:
+                        table[d] = (key, lines[0])
+            self.index[ctx] = (exact, by_len)
+        return self.index[ctx]
+
+    def first(self, ctx: str, number: str):
+        """(app, args) of priority 1 of the extension `number` matches in `ctx`."""
+        exact, by_len = self._ctx(ctx)
+        if number in exact:
+            return exact[number][1:]
+        found = []
+        for (n, open_end), table in by_len.items():
+            if (len(number) > n if open_end else len(number) == n) and number[:n] in table:
+                found.append(table[number[:n]])
+        assert found, (ctx, number)
+        return min(found, key=lambda f: f[0])[1][1:]
+
+    def walk(self, ctx: str, number: str) -> tuple[str, str]:
+        """Follow Goto(...,${EXTEN:1},1) down a split table: the final (app, args)."""
+        while True:
+            app, args = self.first(ctx, number)
+            if app == "Goto" and args.endswith(",${EXTEN:1},1"):
+                ctx, number = args.split(",")[0], number[1:]
                 continue
-            if all(number[k] in s for k, s in enumerate(sets)):
-                ranked.append(([(len(s), s) for s in sets] + [(99, "")], e))
-        best = min(ranked)[1] if ranked else ("_X" if len(number) == 1 else "_X.")
-    _, app, args = extens[best][0]
-    assert app == "Goto", (ctx, best)
-    target, exten, _ = args.split(",")
-    if exten == "${EXTEN:1}":
-        return _lookup(dp, target, number[1:])
-    return target
+            return app, args
 
 
-def test_region_table_gives_every_number_its_arm() -> None:
-    """Numbers of every area code and a sample of every mobile block, looked up in the
-    generated contexts, land where the interpreter's region_of() says (S-REG-1)."""
-    path = ROOT / "examples" / "ecommerce_national.flow"
-    flow = flow_of(path)
-    dp = Dialplan(rendered_example(path)["ecommerce_national.conf"])
-    step = flow.step("by_region").terminal
-    arms = [{regions.lookup_region(c.text).id for c in arm.conditions} for arm in step.arms]
+def _lookup(dp: Dialplan, ctx: str, number: str) -> str:
+    """The context a number reaches from `ctx` through a split prefix table."""
+    app, args = _Matcher(dp).walk(ctx, number)
+    assert app == "Goto", (ctx, number, app)
+    return args.split(",")[0]
 
-    def expected(number: str) -> str:
-        caller = phones.normalize_caller(number)
-        where = regions.region_of(caller)
+
+def _every_number() -> list[str]:
+    """A number of every 7-digit mobile prefix 1300000-1999999 and of every area code,
+    normalised to mobile or landline."""
+    numbers = [f"{p}1234" for p in range(1300000, 2000000)]
+    numbers += [code + "23456789"[: 11 - len(code)] for code in regions.area_codes()]
+    return [n for n in numbers if phones.normalize_caller(n).kind in ("mobile", "landline")]
+
+
+_SHARED: dict[str, object] = {}
+
+
+def _shared_codes() -> dict[str, tuple]:
+    """number -> (its region_of, the region code flowc-regions.conf returns for it), over
+    _every_number()."""
+    if "codes" not in _SHARED:
+        shared = target().shared_outputs()
+        assert list(shared) == ["flowc-regions.conf"]
+        dp = Dialplan(shared["flowc-regions.conf"])
+        for ctx, extens in dp.contexts.items():
+            assert len(extens) <= TABLE_LIMIT + 1, ctx
+        m = _Matcher(dp)
+        codes = {}
+        for n in _every_number():
+            app, args = m.walk("flow--regions", n)
+            assert app == "Return" and re.fullmatch(r"[0-9]{4}", args), (n, app, args)
+            caller = phones.normalize_caller(n)
+            codes[n] = (caller, regions.region_of(caller), args)
+        _SHARED["codes"] = codes
+    return _SHARED["codes"]
+
+
+def test_shared_region_table_gives_every_number_its_region_code() -> None:
+    """flowc-regions.conf, read the way Asterisk matches patterns, gives every 7-digit
+    mobile prefix and every area code the code of the finest region region_of() knows."""
+    codes = _shared_codes()
+    assert len(codes) > 490_000
+    for n, (caller, _, code) in codes.items():
+        assert code == regions.region_code_of(caller), n
+
+
+_REGION_FLOWS = {
+    "cities_first": """
+flow f {
+  number 400-800-1234
+  step start {
+    branch region {
+      深圳, 成都 -> a
+      广东, 吉林市 -> b
+      四川, 北京, 海南 -> c
+      江苏泰州, 台州 -> d
+      else -> e
+    }
+  }
+  step a { hangup }
+  step b { hangup }
+  step c { hangup }
+  step d { hangup }
+  step e { hangup }
+}
+""",
+    "province_first": """
+flow f {
+  number 400-800-1234
+  step start {
+    branch region {
+      广东 -> a
+      深圳, 吉林 -> b
+      else -> c
+    }
+  }
+  step a { hangup }
+  step b { hangup }
+  step c { hangup }
+}
+""",
+}
+
+
+@pytest.mark.parametrize("name", ["ecommerce_national", "country", *_REGION_FLOWS])
+def test_region_branch_gives_every_number_its_arm(name: str) -> None:
+    """The shared table plus the flow's code -> arm context send every number of the data to
+    the arm the interpreter's region lookup gives (S-REG-1), for flows with provinces, cities
+    before and after their provinces, and all 31 provinces."""
+    from flowc.interp.engine import _region_ids
+
+    if name in _REGION_FLOWS:
+        flow = flow_text(_REGION_FLOWS[name])
+    else:
+        path = ROOT / "examples" / "ecommerce_national.flow" if name == "ecommerce_national" else \
+            ROOT / "tests" / "engine" / "scenarios" / "country.flow"
+        flow = flow_of(path)
+    step = next(s for s in flow.steps if isinstance(s.terminal, ir.Branch) and s.terminal.on == "region")
+    t = step.terminal
+    dp = dialplan_of(flow)
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", flow.name)
+    lines = dp.contexts[f"flow-{ident}-{step.name}"]["s"]
+    gosub = next(args for _, app, args in lines if app == "Gosub")
+    assert gosub == "flow--regions,${FLOWC_CALLER},1"
+    mapping = f"flow-{ident}-{step.name}--r"
+    assert len(dp.contexts[mapping]) <= 1 + 31 + len(regions.region_codes())
+    m = _Matcher(dp)
+    arm_of_code = {}
+    for code in sorted({code for _, _, code in _shared_codes().values()}):
+        app, args = m.first(mapping, code)
+        assert app == "Goto", (code, app)
+        arm_of_code[code] = args.split(",")[0]
+    arms = [_region_ids(arm.conditions) for arm in t.arms]
+
+    def expected(where) -> str:
         if where is not None:
-            for arm, ids in zip(step.arms, arms):
+            for arm, ids in zip(t.arms, arms):
                 if where[0] in ids or where[1] in ids:
-                    return f"flow-ecommerce_national-{arm.target}"
-        return f"flow-ecommerce_national-{step.else_target}"
+                    return f"flow-{ident}-{arm.target}"
+        return f"flow-{ident}-{t.else_target}"
 
-    numbers = [code + "12345678"[: 11 - len(code)] for code in regions.area_codes()]
-    numbers += [f"1{p:06d}{p % 10000:04d}" for p in range(300000, 1000000, 997)]
-    for n in numbers:
-        if phones.normalize_caller(n).kind in ("mobile", "landline"):
-            assert _lookup(dp, "flow-ecommerce_national-by_region--r", n) == expected(n), n
-    for ctx, extens in dp.contexts.items():
-        if ctx.startswith("flow-ecommerce_national-by_region--r"):
-            assert len(extens) <= TABLE_LIMIT + 1
+    memo: dict[tuple[str, str | None] | None, str] = {}
+    for n, (_, where, code) in _shared_codes().items():
+        if where not in memo:
+            memo[where] = expected(where)
+        assert arm_of_code[code] == memo[where], (n, code)
 
 
 def test_caller_branch_numbers_prefixes_lists_and_withheld() -> None:

@@ -159,7 +159,7 @@ def test_entry_matches_the_400_number_in_its_context():
 
 def test_no_unknown_applications_and_no_datetime_field():
     known = {"answer", "set", "export", "unset", "playback", "read", "bridge", "transfer", "hangup", "db",
-             "record_session", "fifo", "voicemail", "sched_hangup", "sleep"}
+             "record_session", "fifo", "voicemail", "sched_hangup", "execute_extension", "sleep"}
     for _, text in OUTPUTS:
         root = ET.fromstring(text)
         for a in list(root.iter("action")) + list(root.iter("anti-action")):
@@ -282,86 +282,28 @@ def test_outcome_classification_is_s_dial_9():
     assert targets == ["g~y", "g~x", "g~z"]  # no_answer, then busy, else unreachable
 
 
-def fs_expand(text: str, variables: dict[str, object]) -> str:
-    """FreeSWITCH's variable expansion, for what the dial steps use: `${v}`, `${v[i]}` (an
-    ARRAY:: variable's element), `${v:-6:1}`, `${expr(mod(A+B,N))}`, `${cond(A >= B ? X : Y)}`;
-    the innermost `${...}` first, as switch_channel_expand_variables does for nested names."""
-    def one(m):
-        body = m.group(1)
-        if body.startswith("expr(mod("):
-            a, n = re.fullmatch(r"expr\(mod\((.+),(\d+)\)\)", body).groups()
-            return str(eval(a, {}) % int(n))  # noqa: S307 (digits and + only)
-        if body.startswith("cond("):
-            a, op, b, x, y = re.fullmatch(r"cond\((\S+) (>=) (\S+) \? (\S+) : (\S+)\)", body).groups()
-            return x if int(a) >= int(b) else y
-        if (sub := re.fullmatch(r"(\w+):(-?\d+):(\d+)", body)):
-            value = str(variables[sub.group(1)])
-            start = int(sub.group(2))
-            return value[start:start + int(sub.group(3))] if start >= 0 else value[len(value) + start:][:int(sub.group(3))]
-        if (item := re.fullmatch(r"(\w+)\[(\d+)\]", body)):
-            return variables[item.group(1)][int(item.group(2))]
-        return str(variables[body])
-
-    while "${" in text:
-        text = re.sub(r"\$\{([^${}]*)\}", one, text, count=1)
-    return text
-
-
-def run_dial(e: ET.Element, variables: dict[str, object]) -> str:
-    """The dial string of a dial step's extension, for the condition fields in `variables`
-    (`flowc_draw`, or `flowc_first` for round_robin): conditions and their `set`s in
-    order, as the dialplan's hunt and execution run them; the variables given are fixed
-    (the draw, the position, the clock: no `db`, `expr(rand…)` or `strmicroepoch()`)."""
-    fixed = set(variables)
-    for c in conditions(e)[1:]:
-        field = c.get("field")
-        holds = field is None or re.search(c.get("expression"), fs_expand(field, variables))
-        for a in (c.findall("action") if holds else c.findall("anti-action")):
-            app, data = a.get("application"), a.get("data", "")
-            if app == "set":
-                name, value = data.split("=", 1)
-                if name in fixed:
-                    continue
-                if value.startswith("ARRAY::"):
-                    variables[name] = value[7:].split("|:")
-                else:
-                    variables[name] = fs_expand(value, variables)
-            elif app == "bridge":
-                return fs_expand(data, variables)
-        if holds and c.get("break") == "on-true" or not holds and c.get("break") in (None, "on-false"):
-            break
-    raise AssertionError("no bridge")
-
-
-def firsts_and_orders(e: ET.Element, var: str, values, clock="0000000000000000") -> list[list[tuple[int, str]]]:
-    return [legs(run_dial(e, {var: v, "flowc_ring_clock": clock})) for v in values]
-
-
-def rotation(numbers: list[str], k: int) -> list[str]:
-    return numbers[k:] + numbers[:k]
-
-
-PHONES3 = ["13800000001", "13800000002", "13800000003"]
-
-
 def test_random_one_draw_then_rotation():
     root = dialplan(GROUPS)
     e = ext(root, "b")
     assert any("flowc_draw=${expr(randomize" in d for _, d in actions(e))
     assert "FLOWC_DRAWS" not in ET.tostring(root, encoding="unicode")  # test hooks are off by default
-    assert len(bridges(e)) == 1  # one dial string, whatever phone comes first
-    for r in range(1, 101):  # S-RAND-1: phone ceil(r*n/100), then the others in order, wrapping
-        (order,) = firsts_and_orders(e, "flowc_draw", [r])
-        assert [n for _, n in order] == rotation(PHONES3, (r * 3 + 99) // 100 - 1), r
-        assert [t for t, _ in order] == [19, 19, 19]
+    picks = [c for c in conditions(e) if c.find("action[@application='bridge']") is not None]
+    firsts = [legs(bridges(c)[0])[0][1] for c in picks]
+    assert firsts == ["13800000001", "13800000002", "13800000003"]
+    assert [n for _, n in legs(bridges(picks[1])[0])] == ["13800000002", "13800000003", "13800000001"]
+    regexes = [re.compile(c.get("expression")) for c in picks[:-1]]
+    for r in range(1, 101):  # S-RAND-1: phone ceil(r*n/100)
+        want = (r * 3 + 99) // 100 - 1
+        got = next((i for i, rx in enumerate(regexes) if rx.fullmatch(str(r))), len(regexes))
+        assert got == want, r
 
 
 def test_ratio_weighted_first_phone():
     root = dialplan(GROUPS)
-    e = ext(root, "d")
-    firsts = [order[0][1] for order in firsts_and_orders(e, "flowc_draw", range(1, 101))]
-    assert firsts == ["13800000001"] * 70 + ["13800000002"] * 30
-    assert [n for _, n in firsts_and_orders(e, "flowc_draw", [71])[0]] == ["13800000002", "13800000001"]
+    picks = [c for c in conditions(ext(root, "d")) if c.find("action[@application='bridge']") is not None]
+    rx = re.compile(picks[0].get("expression"))
+    assert [r for r in range(1, 101) if rx.fullmatch(str(r))] == list(range(1, 71))
+    assert picks[1].get("field") is None  # the rest
 
 
 def test_round_robin_position_in_mod_db():
@@ -369,41 +311,6 @@ def test_round_robin_position_in_mod_db():
     acts = actions(ext(root, "c"))
     assert ("set", "flowc_first=${expr(mod(0${db(select/flowc_rr/g\\/rr)},3))}") in acts
     assert ("db", "insert/flowc_rr/g\\/rr/${expr(mod(${flowc_first}+1,3))}") in acts
-    for k in range(3):
-        (order,) = firsts_and_orders(ext(root, "c"), "flowc_first", [k])
-        assert [n for _, n in order] == rotation(PHONES3, k)
-
-
-def test_rotation_keeps_each_phones_ring_time_and_the_first_legs_clock_rule():
-    """S-DIAL-2 in any rotation: the first leg rings N (N - 1 early in a second, see
-    FreeSwitchTarget.bridge), every later leg N - 1, each phone its own N."""
-    root = dialplan("""
-group rr { strategy round_robin ring 20s 13800000001 13800000002 (ring 25s) 13800000003 (ring 30s) }
-flow g { number 400-600-1234 max_ring 120s step start { dial rr { failed -> x } } step x { hangup } }""")
-    e = ext(root, "start")
-    rings = {"13800000001": 20, "13800000002": 25, "13800000003": 30}
-    for clock, early in (("1700000000100000", True), ("1700000000700000", False)):
-        for k in range(3):
-            dial = run_dial(e, {"flowc_first": k, "flowc_ring_clock": clock})
-            assert dial.startswith("{originate_timeout=32}")
-            got = re.findall(r"\[leg_timeout=(\d+)\]sofia/gateway/trunk/(\d+)", dial)
-            want = rotation(PHONES3, k)
-            assert [n for _, n in got] == want
-            assert int(got[0][0]) == rings[want[0]] - (1 if early else 0)
-            assert [int(t) for t, _ in got[1:]] == [rings[n] - 1 for n in want[1:]]
-
-
-def test_dial_steps_grow_linearly_with_the_group():
-    """One dial string per step, not one per possible first phone (S-DIAL-4..6)."""
-    def size(n: int, strategy: str) -> int:
-        phones = " ".join(f"1380000{i:04d}" for i in range(n))
-        root = dialplan(f"""
-group g {{ strategy {strategy} ring 5s {phones} }}
-flow f {{ number 400-600-1234 max_ring 600s step start {{ dial g {{ failed -> x }} }} step x {{ hangup }} }}""")
-        return len(ET.tostring(ext(root, "start")))
-    for strategy in ("round_robin", "random"):
-        small, large = size(5, strategy), size(20, strategy)
-        assert large < 4.5 * small, (strategy, small, large)
 
 
 def test_ring_all_one_bridge_with_every_phone():
@@ -629,31 +536,109 @@ def test_caller_normalisation_follows_caller_rules():
         assert simulate_caller_rules(entry, raw) == (want.digits, want.kind), raw
 
 
+_SHARED: dict[str, dict] = {}
+
+
+def _shared_region_code(number: str) -> str:
+    """What `execute_extension <number> XML flow--regions-<first 4 digits>` sets flowc_region
+    to: mod_dialplan_xml's hunt over flowc-regions.xml (the first condition that holds, each
+    `break="on-true"`; the last has no test)."""
+    if not _SHARED:
+        from flowc.emit import get_target
+        from flowc.settings import load_settings
+
+        shared = get_target("freeswitch", load_settings(cwd=ROOT)).shared_outputs()
+        assert list(shared) == ["flowc-regions.xml"]
+        text = shared["flowc-regions.xml"]
+        ET.fromstring(text)  # well-formed
+        current: list = []
+        for line in text.splitlines():
+            m = re.fullmatch(r'  <context name="([^"]+)"><extension name="[0-9]+">', line)
+            if m:
+                current = _SHARED.setdefault(m.group(1), [])
+                continue
+            m = re.fullmatch(r'    <condition(?: field="destination_number" expression="([^"]+)" break="on-true")?>'
+                             r'<action application="set" data="flowc_region=([0-9]{4})"/></condition>', line)
+            if m:
+                assert not current or current[-1][0] is not None, "only the last condition has no test"
+                current.append((re.compile(m.group(1)).match if m.group(1) else None, m.group(2)))
+        assert all(rows[-1][0] is None for rows in _SHARED.values())
+    for match, code in _SHARED[f"flow--regions-{number[:4]}"]:
+        if match is None or match(number):
+            return code
+    raise AssertionError(number)
+
+
+_NUMBERS: dict[str, tuple] = {}
+
+
+def _every_number() -> dict[str, tuple]:
+    """{number: (normalised caller, region_of, the shared table's code)} for a number of every
+    7-digit mobile prefix 1300000-1999999 and of every area code."""
+    if not _NUMBERS:
+        from flowc import regions
+        from flowc.phones import normalize_caller
+
+        for n in [f"{p}1234" for p in range(1300000, 2000000)] + \
+                [code + "23456789"[: 11 - len(code)] for code in regions.area_codes()]:
+            c = normalize_caller(n)
+            if c.kind in ("mobile", "landline"):
+                _NUMBERS[n] = (c, regions.region_of(c), _shared_region_code(c.digits))
+    return _NUMBERS
+
+
+def test_shared_region_table_gives_every_number_its_region_code():
+    """flowc-regions.xml, hunted the way mod_dialplan_xml does, gives every 7-digit mobile
+    prefix and every area code the code of the finest region region_of() knows."""
+    from flowc import regions
+
+    numbers = _every_number()
+    assert len(numbers) > 490_000
+    for n, (c, _, code) in numbers.items():
+        assert code == regions.region_code_of(c), n
+
+
 def test_region_arms_agree_with_the_interpreter():
+    """The step's lookup (only mobile and landline numbers, digits through captures), the
+    shared table and the `~region` extension send every number of the data, and odd caller
+    IDs, to the arm the interpreter gives (S-REG-1)."""
     from flowc import regions
     from flowc.phones import normalize_caller
 
     root = dialplan(REGION)
     entry = ext(root, "4008001234")
-    arms = [c for c in conditions(ext(root, "start")) if c.get("break") == "on-true"]
+    step = conditions(ext(root, "start"))
+    lookup = step[1]
+    assert lookup.get("field") == "${flowc_caller_kind}/${flowc_caller}" and lookup.get("break") == "on-true"
+    assert actions(lookup) == [("set", "flowc_region=0000"),
+                               ("execute_extension", "$1$2 XML flow--regions-$1"),
+                               ("transfer", "r~start~region XML flow-r")]
+    assert actions(step[2]) == [("transfer", "r~other XML flow-r")]
+    arms = [c for c in conditions(ext(root, "start~region")) if c.get("break") == "on-true"]
     # 深圳 lies inside 广东, an earlier arm (W405): its arm never holds and has no condition
-    assert len(arms) == 2
-    pieces = [c.findall("regex") or [c] for c in arms]  # long regexes come in pieces (PCRE's size limit)
-    assert all(r.get("field") == "${flowc_caller_kind}/${flowc_caller}" for p in pieces for r in p)
-    assert all(len(r.get("expression")) <= fs.REGEX_PIECE + 40 for p in pieces for r in p)
+    assert [c.get("field") for c in arms] == ["${flowc_region}", "${flowc_region}"]
+    targets = {0: "south", 1: "north"}
     ids = [{"guangdong", "guangxi"}, {"beijing", "shanghai"}]
-    rng = random.Random(7)
-    numbers = CALLERS + [f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d}" for _ in range(1500)]
-    numbers += [code + "12345678" for code in regions.area_codes()[:400]]
-    for raw in numbers:
+    def arm_of(code: str):
+        return next((i for i, c in enumerate(arms) if re.search(c.get("expression"), code)), None)
+
+    def want_of(region):
+        return None if region is None else \
+            next((i for i, s in enumerate(ids) if region[0] in s or region[1] in s), None)
+
+    for raw in CALLERS:  # odd caller IDs: through the entry's normalisation
         digits, kind = simulate_caller_rules(entry, raw)
-        region = regions.region_of(normalize_caller(raw))
-        want = None
-        if region is not None:
-            want = next((i for i, s in enumerate(ids) if region[0] in s or region[1] in s), None)
-        got = next((i for i, p in enumerate(pieces)
-                    if any(re.match(r.get("expression"), f"{kind}/{digits}") for r in p)), None)
-        assert got == want, raw
+        m = re.search(lookup.get("expression"), f"{kind}/{digits}")
+        got = None if m is None else arm_of(_shared_region_code(m.group(1) + m.group(2)))
+        assert got == want_of(regions.region_of(normalize_caller(raw))), raw
+    memo: dict = {}
+    for n, (c, region, _) in _every_number().items():
+        m = re.search(lookup.get("expression"), f"{c.kind}/{c.digits}")
+        assert m is not None and m.group(1) + m.group(2) == c.digits, n
+        code = _every_number()[n][2]
+        if code not in memo:
+            memo[code] = arm_of(code)
+        assert memo[code] == want_of(region), (n, targets.get(want_of(region)))
 
 
 CALLER = """

@@ -33,7 +33,6 @@ from pathlib import PurePosixPath
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from ..gcpause import gc_paused
 from . import lower
 from .base import Target
 
@@ -65,10 +64,11 @@ _KINDS = {
     # no line break, no backslash, no quote other than the REGEX delimiter; letters of other
     # scripts (an AstDB key made of Chinese flow and group names) mean nothing to the parser
     "code": re.compile(r"[A-Za-z0-9_\-.${}\[\]()<>=!&|:\"+*/%,^?# ~@\u00a0-\u2027\u202a-\U0010ffff]*\Z"),
-    # the rows of a prefix table: `exten => <digits or pattern>,1,<Goto or Hangup>  ; note`
-    "table": re.compile(r"(?:exten => (?:_X|_X\.|_[0-9]*(?:\[[0-9\-]+\]|N|Z)?\.|[0-9]+),1,"
-                        r"(?:Goto\([A-Za-z0-9_.\-]+,(?:s|\$\{EXTEN:1\}),1\)|Hangup\(\))"
-                        r"(?:  ; [0-9A-Za-z_.\- :…()]*)?(?:\n|\Z))+\Z"),
+    # the rows of a prefix table: `exten => <digits or pattern>,1,<Goto, Hangup or Return>  ; note`
+    # (Return(<region code>) in the shared region table, `_44XX` patterns in a flow's code map)
+    "table": re.compile(r"(?:exten => (?:_X|_X\.|_[0-9]*(?:\[[0-9\-]+\]|N|Z)?\.|_[0-9]*X+|[0-9]+),1,"
+                        r"(?:Goto\([A-Za-z0-9_.\-]+,(?:s|\$\{EXTEN:1\}),1\)|Hangup\(\)|Return\([0-9]+\))"
+                        r"(?:  ; [\w.\- :…()]*)?(?:\n|\Z))+\Z"),
 }
 # free text that may stay literal in a Set() value: no expansion, quote, escape or separator
 _PLAIN_TEXT = re.compile(r"[^\x00-\x1f\x7f$,;\\\"'(){}\[\]|`^%]+\Z")
@@ -194,7 +194,6 @@ class AsteriskTarget(Target):
 
     # ------------------------------------------------------------------ E501
 
-    @gc_paused
     def unsupported(self, flow: ir.Flow) -> list[Diagnostic]:
         """Rules of docs/semantics.md that this flow needs and stock Asterisk cannot do
         exactly, and values the dialplan cannot carry (see `escape`)."""
@@ -248,13 +247,40 @@ class AsteriskTarget(Target):
         """S-ACT-3 raises the retention of a running recording; Asterisk writes it into the
         file name when MixMonitor starts and cannot rename the file, so a flow where a
         later `record` asks for more days than an earlier one is refused."""
-        conflict = lower.retention_conflict(flow)
-        if conflict is None:
-            return []
-        rec, _ = conflict
-        return [self.e501("S-ACT-3: a later `record` may raise the retention of a running recording; Asterisk "
-                          "names the file (…-r<days>d-…) when MixMonitor starts and cannot rename it", rec.span,
-                          help="give every `record` of the flow the same `retain`")]
+        records: dict[str, list[ir.Record]] = {}
+        for s in flow.steps:
+            records[s.name] = [a for a in s.actions if isinstance(a, ir.Record)]
+        succ: dict[str, set[str]] = {s.name: {t for _, t in _edges(s)} for s in flow.steps}
+
+        def reachable(start: str) -> set[str]:
+            seen, stack = set(), [start]
+            while stack:
+                n = stack.pop()
+                for m in succ.get(n, ()):
+                    if m not in seen:
+                        seen.add(m)
+                        stack.append(m)
+            return seen
+
+        out = []
+        first = flow.record.retain_days if flow.record else None
+        for s in flow.steps:
+            later_steps = reachable(s.name)
+            for i, rec in enumerate(records[s.name]):
+                earlier = [first] if first is not None else []
+                earlier += [r.retain_days for r in records[s.name][:i]]
+                later = [r.retain_days for r in records[s.name][i + 1:]]
+                later += [r.retain_days for n in later_steps for r in records[n]]
+                if s.name in later_steps:  # the step itself comes round again
+                    later += [r.retain_days for r in records[s.name]]
+                low = min(earlier + [rec.retain_days])
+                if any(d > low for d in later) or any(e < rec.retain_days for e in earlier):
+                    out.append(self.e501(
+                        "S-ACT-3: a later `record` may raise the retention of a running recording; Asterisk "
+                        "names the file (…-r<days>d-…) when MixMonitor starts and cannot rename it", rec.span,
+                        help="give every `record` of the flow the same `retain`"))
+                    return out
+        return out
 
     def _values(self, flow: ir.Flow):
         """(text, node, escaping kind) of every .flow value that reaches the dialplan."""
@@ -306,7 +332,6 @@ class AsteriskTarget(Target):
 
     # ------------------------------------------------------------------ render
 
-    @gc_paused
     def render(self, flow: ir.Flow) -> dict[str, str]:
         view = _Builder(self, flow).build()
         base = view["names"].flow_ident
@@ -318,6 +343,10 @@ class AsteriskTarget(Target):
         if view["moh"]:
             out[f"{base}.musiconhold.conf"] = self.env.get_template("musiconhold.conf.j2").render(**view)
         return out
+
+    def shared_outputs(self) -> dict[str, str]:
+        """The region table every flow's `branch region` uses (see "regions" below)."""
+        return {REGIONS_FILE: shared_regions_text(self.options.context_prefix)}
 
     # ------------------------------------------------------------------ shared with the builder
 
@@ -334,6 +363,12 @@ def _queue_rings(t: ir.Queue, group: ir.Group | None) -> set[float]:
     if t.ring is not None:
         return {t.ring}
     return {group.ring_of(m) for m in group.members} if group else set()
+
+
+def _edges(step: ir.Step):
+    from ..checks import edges
+
+    return edges(step)
 
 
 # ====================================================================== builder
@@ -420,6 +455,7 @@ class _Builder:
             "mailboxes": list(self.mailboxes.values()),
             "voicemail_context": self.opts.voicemail_context,
             "moh": list(self.moh.values()),
+            "regions": any(isinstance(s.terminal, ir.Branch) and s.terminal.on == "region" for s in flow.steps),
         }
 
     def entry_view(self) -> dict:
@@ -637,16 +673,15 @@ class _Builder:
                 "epoch": bool(sets)}
 
     def _branch_region(self, step, t: ir.Branch):
-        arm_ids = lower.region_arm_ids(t)
-        actions = {str(i): self.goto(arm.target) for i, arm in enumerate(t.arms)}
-        actions[_ELSE] = self.goto(t.else_target)
-        base = f"{self.names.step[step.name]}--r"
-        top = _instantiate(arm_ids, base, actions)
-        for view in top:
-            view["comment"] += f" (region branch of step {step.name})"
+        """S-REG-1: the shared table (flowc-regions.conf) turns the caller into a region code;
+        a small context of this flow maps the codes its arms name to the arms."""
+        ctx = f"{self.names.step[step.name]}--r"
+        rows = region_mapping_rows(lower.region_arm_ids(t), [self.goto(arm.target) for arm in t.arms],
+                                   self.goto(t.else_target))
+        self.tables.append({"ctx": ctx, "comment": f"region codes (flowc-regions.conf) -> arms of step {step.name} "
+                                                   "(S-REG-1); any other code: else", "body": "\n".join(rows)})
         about = [", ".join(c.text for c in arm.conditions) + f" -> {arm.target}" for arm in t.arms]
-        self.tables.extend(top)
-        return {"on": "region", "table": base, "entries": _region_entries(arm_ids), "contexts": len(top),
+        return {"on": "region", "table": ctx, "regions": shared_regions_context(self.opts.context_prefix),
                 "else": self.goto(t.else_target), "about": about, "else_target": t.else_target}
 
     def _branch_caller(self, step, t: ir.Branch):
@@ -962,61 +997,100 @@ def _split_table(base: str, entries: list[tuple[str, str]], actions: dict[str, s
     return out
 
 
-# A region branch's table depends only on its arms' regions; its contexts are laid out once
-# per set of arms with placeholders for the names a flow gives them (its context base and
-# the Goto of each arm), then filled in per flow by plain string replacement. A platform
-# compiling many flows with the same arms, or the same flow again, pays for the layout once
-# (also across processes: it is kept in the cache folder like the table itself).
-_BASE = "\x00"  # the context base
-_ELSE = "e"  # the label of the else arm in a layout
+# ====================================================================== regions (S-REG-1)
+#
+# One table for the whole platform, written once per output directory (flowc-regions.conf):
+# contexts `<prefix>-regions…` map a normalised mobile or landline number to the code of its
+# region (regions.region_codes: the city, else the province), split by leading digits like
+# any prefix table so that each context holds at most TABLE_LIMIT patterns. A flow reaches it
+# with Gosub and gets the code back in GOSUB_RETVAL; its own `--r` context maps codes to arms.
+
+REGIONS_FILE = "flowc-regions.conf"
 
 
-def _label(label: str) -> str:
-    return f"\x01{label}\x01"
+def shared_regions_context(prefix: str) -> str:
+    """The entry context of the shared table (`flow--regions` with the default prefix: a
+    flow's contexts are `<prefix><flow>…`, and a flow name cannot start with `-`)."""
+    return f"{prefix}-regions"
 
 
-@functools.lru_cache(maxsize=64)
-def _region_entries(arm_ids: tuple[tuple[str, ...], ...]) -> int:
-    return len(lower.region_table(arm_ids).entries)
+def region_mapping_rows(arm_ids, arm_next: list[str], else_next: str) -> list[str]:
+    """The rows of a flow's code -> arm context: `_XXXX` (any code) is the else arm; a
+    province whose codes (the province itself and all its cities) go to one arm is one
+    `_PPXX` pattern; other codes are exact extensions, more specific than any pattern."""
+    from .. import regions
+
+    arm_of = regions.codes_to_arms(arm_ids)
+    by_code = {code: rid for rid, code in regions.region_codes().items()}
+    provinces: dict[str, list[str]] = {}
+    for code in by_code:
+        provinces.setdefault(code[:2], []).append(code)
+    rows = [f"exten => _XXXX,1,{else_next}"]
+    for pp, codes in sorted(provinces.items()):
+        arms = {arm_of.get(code) for code in codes}
+        default = arm_of.get(pp + "00")
+        if len(arms) == 1 and default is not None:
+            rows.append(f"exten => _{pp}XX,1,{arm_next[default]}  ; {_region_name(by_code[pp + '00'])}")
+            continue
+        # the province's own code decides the pattern when it takes an arm; cities differ
+        if default is not None:
+            rows.append(f"exten => _{pp}XX,1,{arm_next[default]}  ; {_region_name(by_code[pp + '00'])}")
+        for code in sorted(codes):
+            arm = arm_of.get(code)
+            if code.endswith("00") or arm == default:
+                continue
+            rows.append(f"exten => {code},1,{arm_next[arm] if arm is not None else else_next}"
+                        f"  ; {_region_name(by_code[code])}")
+    return rows
 
 
-@functools.lru_cache(maxsize=64)
-def _region_layout(arm_ids: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, str, str], ...]:
-    """(context suffix, comment, body) of each context of the table, with placeholders."""
+def _region_name(region_id: str) -> str:
+    from .. import regions
+
+    r = regions.get_region(region_id)
+    return r.name_zh if r.level == "province" else f"{regions.get_region(r.province_id).name_zh} {r.name_zh}"
+
+
+@functools.lru_cache(maxsize=8)
+def shared_regions_text(prefix: str) -> str:
+    """flowc-regions.conf: the same text for every flow and every compile with this prefix."""
     import json
     import sys
 
     from .. import regions
     from ..resources import disk_cached, source_stamp
 
+    top = shared_regions_context(prefix)
+
     def compute() -> list:
-        table = lower.region_table(arm_ids)
-        actions = {label: _label(label) for label in table.labels}
-        views = _split_table(_BASE, list(table.entries), actions, _label(_ELSE))
-        return [[v["ctx"][len(_BASE):], v["comment"], v["body"]] for v in views]
+        table = regions.shared_region_table()
+        actions = {code: f"Return({code})" for code in table.labels}
+        views = _split_table(top + "-", list(table.entries), actions, f"Return({regions.NO_REGION_CODE})")
+        views[0]["ctx"] = top
+        return [[v["ctx"], v["comment"], v["body"]] for v in views]
 
-    key = f"{json.dumps(arm_ids)}|{regions.data_stamp()}|{source_stamp(regions, lower, sys.modules[__name__])}"
-    return tuple(tuple(v) for v in disk_cached("asterisk-region", key, compute))
-
-
-_PLACEHOLDER = re.compile("(\x00|\x01[^\x01]*\x01)")
-
-
-@functools.lru_cache(maxsize=64)
-def _layout_pieces(arm_ids: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
-    """All bodies of a layout joined by \\x02, cut at its placeholders (which are the odd
-    pieces), so that filling them in is one list comprehension and one join."""
-    return tuple(_PLACEHOLDER.split("\x02".join(body for _, _, body in _region_layout(arm_ids))))
-
-
-def _instantiate(arm_ids, base: str, actions: dict[str, str]) -> list[dict]:
-    """A layout's contexts for one branch, its placeholders filled in."""
-    layout = _region_layout(arm_ids)
-    values = {_BASE: base, **{_label(label): action for label, action in actions.items()}}
-    pieces = _layout_pieces(arm_ids)
-    bodies = "".join([values[p] if i % 2 else p for i, p in enumerate(pieces)]).split("\x02")
-    return [{"ctx": base + suffix, "comment": comment, "body": body}
-            for (suffix, comment, _), body in zip(layout, bodies)]
+    key = f"{json.dumps(prefix)}|{regions.data_stamp()}|{source_stamp(regions, sys.modules[__name__])}"
+    views = disk_cached("asterisk-regions", key, compute)
+    legend = [f";   {code} {_region_name(rid)}" for rid, code in
+              sorted(regions.region_codes().items(), key=lambda item: item[1])]
+    head = [
+        "; flowc-regions.conf: where a caller is, for every flow of the platform (S-REG-1).",
+        "; Asterisk dialplan generated by flowc: do not edit. The same file for every flow and every compile",
+        "; (it depends only on flowc's region data, docs/regions.md, and the context prefix).",
+        ";",
+        "; Deploy (docs/targets/asterisk.md): #include it once in extensions.conf, before the flows' files.",
+        f"; A flow calls Gosub({top},<normalised mobile or landline number>,1) and gets the region code",
+        f"; in GOSUB_RETVAL: the city's, else the province's (a landline area code several cities share),",
+        f"; {regions.NO_REGION_CODE} for a number the data does not place. Entries: {len(regions.shared_region_table().entries)}"
+        f" prefixes in {len(views)} contexts; each context holds at most {TABLE_LIMIT} patterns.",
+        ";",
+        "; Region codes: the province's GB/T 2260 code, then 00 for the province, else flowc's number of the city:",
+        *legend,
+    ]
+    parts = ["\n".join(head)]
+    for ctx, comment, body in views:
+        parts.append(f"[{escape(ctx, 'word')}]\n; {escape(comment, 'comment')}\n{escape(body, 'table')}")
+    return "\n\n".join(parts) + "\n"
 
 
 # ====================================================================== caller numbers (S-NUM-1)

@@ -206,5 +206,16 @@ class Target:
     def render(self, flow: ir.Flow) -> dict[str, str]:
         raise NotImplementedError
 
+    def shared_outputs(self) -> dict[str, str]:
+        """Files every flow of an output directory shares, {relative path: text}, written
+        once per output directory by the compile driver next to the flows' own files (the
+        same relative paths, under `<out>/<target>/` with `--target all`), whatever flows are
+        compiled: the text depends only on the settings and flowc's own data and code, so
+        compiling one flow or 2,000 writes the same bytes. Example: the region table of
+        `branch region` (`flowc-regions.conf`, `flowc-regions.xml`), which flows reach by
+        name instead of each carrying a country-wide copy. A flow never renders a file of
+        these names."""
+        return {}
+
     def e501(self, message: str, span, help: str | None = None) -> Diagnostic:
         return error("E501", f"{self.name}: {message}", span, help=help)

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from ..gcpause import gc_paused
 from . import lower
 from .base import Target
 
@@ -277,71 +276,6 @@ def random_ranges(n: int) -> list[tuple[int, int]]:
     return pick_ranges([i * 100 // n for i in range(1, n + 1)])
 
 
-# PCRE (as FreeSWITCH links it) refuses a pattern whose compiled form passes 64 KB, which
-# a regex of about 15,000 characters of nested digit groups reaches (four provinces of
-# mobile prefixes do). Longer prefix regexes are cut into pieces that are tried in turn.
-REGEX_PIECE = 8000
-
-
-def _parse_alts(rx: str, i: int = 0) -> tuple[list[list], int]:
-    """The alternation at `rx[i:]` (until an unmatched `)`): a list of sequences whose items
-    are atoms (text) or nested alternations (lists). Digits, `[...]` and `(?:...|...)` only."""
-    alts: list[list] = [[]]
-    while i < len(rx):
-        ch = rx[i]
-        if rx.startswith("(?:", i):
-            sub, i = _parse_alts(rx, i + 3)
-            alts[-1].append(sub)
-        elif ch == ")":
-            return alts, i + 1
-        elif ch == "|":
-            alts.append([])
-            i += 1
-        elif ch == "[":
-            j = rx.index("]", i)
-            alts[-1].append(rx[i:j + 1])
-            i = j + 1
-        else:
-            alts[-1].append(ch)
-            i += 1
-    return alts, i
-
-
-def _render(seq: list) -> str:
-    return "".join(x if isinstance(x, str) else "(?:" + "|".join(_render(a) for a in x) + ")" for x in seq)
-
-
-def _split_seq(seq: list, limit: int) -> list[str]:
-    text = _render(seq)
-    groups = [k for k, x in enumerate(seq) if not isinstance(x, str)]
-    if len(text) <= limit or not groups:
-        return [text]
-    k = max(groups, key=lambda g: len(_render([seq[g]])))  # distribute the biggest group
-    out = []
-    for alt in seq[k]:
-        out += _split_seq(seq[:k] + alt + seq[k + 1:], limit)
-    return out
-
-
-def split_regex(body: str, limit: int = REGEX_PIECE) -> list[str]:
-    """`body` (no anchor) as regexes of at most about `limit` characters whose union matches
-    what `body` matches: big alternations are distributed, then packed back greedily."""
-    if len(body) <= limit:
-        return [body]
-    alts, _ = _parse_alts(body)
-    pieces = [p for seq in alts for p in _split_seq(seq, limit)]
-    out: list[str] = []
-    current: list[str] = []
-    for p in pieces:
-        if current and sum(len(x) + 1 for x in current) + len(p) + 4 > limit:
-            out.append(_group(current))
-            current = []
-        current.append(p)
-    if current:
-        out.append(_group(current))
-    return out
-
-
 def time_regex(expr: lower.Expr) -> str:
     """A lowered schedule as lookaheads over the clock string (CLOCK_FORMAT)."""
     if isinstance(expr, lower.Weekday):
@@ -378,13 +312,15 @@ class FreeSwitchTarget(Target):
 
     # ------------------------------------------------------------------ E501
 
-    @gc_paused
     def unsupported(self, flow: ir.Flow) -> list[Diagnostic]:
         return list(_Unsupported(self, flow).run())
 
     # ------------------------------------------------------------------ render
 
-    @gc_paused
+    def shared_outputs(self) -> dict[str, str]:
+        """The region table every flow's `branch region` uses (see "regions" above)."""
+        return {REGIONS_FILE: shared_regions_xml(self.options.context_prefix)}
+
     def render(self, flow: ir.Flow) -> dict[str, str]:
         b = _Builder(self, flow)
         view = b.build()
@@ -478,32 +414,228 @@ class _Unsupported:
     def recordings(self):
         """S-ACT-3 raises a running recording's retention, which is in its file name; FreeSWITCH
         cannot rename a file it is writing. Refuse flows where that can happen."""
-        conflict = lower.retention_conflict(self.flow)
-        if conflict is not None:
-            rec, fewer = conflict
-            yield self.t.e501(
-                f"`record retain {rec.retain_days}d` may run while a recording kept {fewer} days is running; FreeSWITCH "
-                "cannot rename the file it is writing to raise its retention (S-ACT-3)", rec.span,
-                help=f"give every `record` of this flow the same retention (e.g. `retain {rec.retain_days}d`)")
+        flow = self.flow
+        sources: list[tuple[str | None, int, int, object]] = []  # (step, index, days, span)
+        if flow.record is not None:
+            sources.append((None, -1, flow.record.retain_days, flow.record.span))
+        for step in flow.steps:
+            for i, a in enumerate(step.actions):
+                if isinstance(a, ir.Record):
+                    sources.append((step.name, i, a.retain_days, a.span))
+        if len({days for *_, days, _ in sources}) < 2:
+            return
+        reach = _reachability(flow)
+        for s1, i1, d1, _ in sources:
+            for s2, i2, d2, span2 in sources:
+                if d2 <= d1:
+                    continue
+                before = s1 is None or (s1 == s2 and i1 < i2) or (s2 in reach.get(s1, set()))
+                if before:
+                    yield self.t.e501(
+                        f"`record retain {d2}d` may run while a recording kept {d1} days is running; FreeSWITCH "
+                        "cannot rename the file it is writing to raise its retention (S-ACT-3)", span2,
+                        help=f"give every `record` of this flow the same retention (e.g. `retain {max(d1, d2)}d`)")
+                    return
 
 
-@functools.lru_cache(maxsize=256)
-def _region_regexes(arms: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
-    """Per arm, the pieces (unanchored) of its prefix regex; () for an arm that never holds.
+def _successors(step: ir.Step) -> list[str]:
+    t = step.terminal
+    out = []
+    if isinstance(t, ir.Goto):
+        out.append(t.target)
+    if isinstance(t, ir.Menu):
+        out += [o.target for o in t.options if o.target]
+    if isinstance(t, (ir.Menu, ir.Extension)):
+        out += [h.target for h in (t.invalid, t.no_input) if h.target]
+        if t.exhausted:
+            out.append(t.exhausted)
+    if isinstance(t, ir.Extension):
+        out += [e.target for e in t.entries if e.target]
+    if isinstance(t, (ir.Extension, ir.Dial, ir.Queue)):
+        out += [a.target for a in t.outcomes]
+    if isinstance(t, ir.Branch):
+        out += [a.target for a in t.arms] + ([t.else_target] if t.else_target else [])
+    if isinstance(t, ir.Split):
+        out += [a.target for a in t.arms]
+    return out
 
-    Building them takes a few hundred ms for a branch over many provinces, so the result is
-    also kept on disk, keyed by the arms, the region data and this code."""
+
+def _reachability(flow: ir.Flow) -> dict[str, set[str]]:
+    """Steps reachable (in one or more hops) from each step."""
+    succ = {s.name: _successors(s) for s in flow.steps}
+    out: dict[str, set[str]] = {}
+    for start in succ:
+        seen: set[str] = set()
+        todo = list(succ[start])
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in succ:
+                continue
+            seen.add(n)
+            todo.extend(succ[n])
+        out[start] = seen
+    return out
+
+
+# ====================================================================== regions (S-REG-1)
+#
+# One table for the whole platform, written once per output directory (flowc-regions.xml):
+# a context `<prefix>-regions-<first 4 digits>` per 4-digit start a normalised mobile or
+# landline number can have, whose extensions set `flowc_region` to the code of the caller's
+# region (regions.region_codes). Exceptions come first, each a small trie-shaped regex over the
+# rest of the 7-digit prefix; the last extension, without a condition, is the head's most
+# common code. A flow runs it with `execute_extension <digits> XML <prefix>-regions-<head>` and
+# maps the code to an arm in its own `<step>~region` extension.
+
+REGIONS_FILE = "flowc-regions.xml"
+
+
+def shared_regions_context(prefix: str) -> str:
+    """The shared contexts are `<this>-<head>` (`flow--regions-1380` with the default prefix:
+    a flow's context is `<prefix><flow>`, and a flow name cannot start with `-`)."""
+    return f"{prefix}-regions"
+
+
+def _suffix_regex(suffixes: list[str]) -> str:
+    """Equal-length digit strings -> a regex matching a string starting with any of them;
+    complete subtrees collapse (all ten digits below a node: nothing more to test)."""
+    if not suffixes or not suffixes[0]:
+        return ""
+    by_digit: dict[str, list[str]] = {}
+    for x in suffixes:
+        by_digit.setdefault(x[0], []).append(x[1:])
+    tails: dict[str, list[str]] = {}
+    for d, rest in sorted(by_digit.items()):
+        full = len(rest) == 10 ** len(rest[0])
+        tails.setdefault("" if full else _suffix_regex(rest), []).append(d)
+    if len(tails) == 1 and "" in tails and len(tails[""]) == 10:
+        return ""
+    parts = []
+    for tail, digits in sorted(tails.items(), key=lambda item: item[1][0]):
+        parts.append(_fs_digit_class(digits) + _wrap(tail))
+    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+
+def _fs_digit_class(digits: list[str]) -> str:
+    if len(digits) == 1:
+        return digits[0]
+    nums = sorted(int(d) for d in digits)
+    runs: list[list[int]] = []
+    for n in nums:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return "[" + "".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else "".join(map(str, r)) for r in runs) + "]"
+
+
+def _region_heads() -> list[tuple[str, list[tuple[str, str]]]]:
+    """[(head, [(regex after the head, code), ...])]: per head the codes of its numbers
+    (`_head_rows`)."""
+    from .. import regions
+
+    table = regions.shared_region_table()
+    none = regions.NO_REGION_CODE
+    # the code of every 7-digit mobile prefix: shorter entries first, longer ones override
+    label = [none] * 700_000
+    for prefix, code in sorted((e for e in table.entries if e[0][0] == "1"), key=lambda e: len(e[0])):
+        width = 10 ** (7 - len(prefix))
+        start = int(prefix) * width - 1_300_000
+        if start >= 0:
+            label[start:start + width] = [code] * width
+    heads: list[tuple[str, list[tuple[str, str]]]] = []
+    for first in range(1300, 2000):  # mobiles: 1[3-9] and 9 digits; the 7-digit prefix decides
+        codes: dict[str, list[str]] = {}
+        base = (first - 1300) * 1000
+        for rest in range(1000):
+            codes.setdefault(label[base + rest], []).append(f"{rest:03d}")
+        heads.append((str(first), _head_rows(codes)))
+    for code in regions.area_codes():  # landlines: the area code decides
+        region = table.lookup(code) or none
+        for head in ([code] if len(code) == 4 else [code + d for d in "0123456789"]):
+            heads.append((head, [("", region)]))
+    return sorted(heads)
+
+
+def _head_rows(codes: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The codes of one head, the most frequent first (a lookup tries them in order), each
+    with its regex; the last, the least frequent, is the catch-all without one."""
+    order = sorted(codes, key=lambda c: (-len(codes[c]), c))
+    return [(_suffix_regex(sorted(codes[c])), c) for c in order[:-1]] + [("", order[-1])]
+
+
+@functools.lru_cache(maxsize=8)
+def shared_regions_xml(prefix: str) -> str:
+    """flowc-regions.xml: the same text for every flow and every compile with this prefix."""
+    import json
     import sys
+    from xml.sax.saxutils import escape as xml_escape
 
     from .. import regions
     from ..resources import disk_cached, source_stamp
 
-    def compute() -> list[list[str]]:
-        found = lower.region_table(arms).as_regex_alternatives("pcre")
-        return [split_regex(found[str(i)][1:]) if str(i) in found else [] for i in range(len(arms))]
+    key = f"{regions.data_stamp()}|{source_stamp(regions, sys.modules[__name__])}"
+    heads = disk_cached("fs-regions", key, lambda: [[h, [list(r) for r in rows]] for h, rows in _region_heads()])
+    base = fs_token(shared_regions_context(prefix))
+    names = {code: _region_name(rid) for rid, code in regions.region_codes().items()}
+    names[regions.NO_REGION_CODE] = "no region"
+    legend = "\n".join(f"    {code} {names[code]}" for code in sorted(names))
+    out = ["<include>",
+           "<!--",
+           "  flowc-regions.xml: where a caller is, for every flow of the platform (S-REG-1).",
+           "  FreeSWITCH XML dialplan generated by flowc: do not edit. The same file for every flow and every",
+           "  compile (it depends only on flowc's region data, docs/regions.md, and the context prefix).",
+           "  Deploy (docs/targets/freeswitch.md): put it in the dialplan directory next to the flows' files.",
+           f"  A flow runs `execute_extension <number> XML {fs_comment(base)}-<its first 4 digits>`, which sets",
+           "  flowc_region to the region code: the city's, else the province's (a landline area code several",
+           f"  cities share), {regions.NO_REGION_CODE} for a prefix the data does not place.",
+           "  Region codes: the province's GB/T 2260 code, then 00 for the province, else flowc's number of",
+           "  the city:",
+           xml_escape(fs_comment(legend)),
+           "-->"]
+    for head, rows in heads:  # one extension: the first condition that holds sets the code
+        out.append(f'  <context name="{base}-{head}"><extension name="{head}">')
+        for regex, code in rows:
+            if not re.fullmatch(r"[0-9\[\]\-(?:|)]*", regex) or not code.isdigit():
+                raise EmitError(f"unexpected region row {regex!r} {code!r}")
+            cond = f' field="destination_number" expression="^{head}{regex}" break="on-true"' if regex else ""
+            out.append(f'    <condition{cond}><action application="set" data="flowc_region={code}"/></condition>')
+        out.append("  </extension></context>")
+    out.append("</include>")
+    return check_preprocessor_safe(REGIONS_FILE, "\n".join(out) + "\n")
 
-    key = f"{arms!r}|{REGEX_PIECE}|{regions.data_stamp()}|{source_stamp(sys.modules[__name__], regions, lower)}"
-    return tuple(tuple(pieces) for pieces in disk_cached("fs-region", key, compute))
+
+def _region_name(region_id: str) -> str:
+    from .. import regions
+
+    r = regions.get_region(region_id)
+    return r.name_zh if r.level == "province" else f"{regions.get_region(r.province_id).name_zh} {r.name_zh}"
+
+
+def _no_region() -> str:
+    from .. import regions
+
+    return regions.NO_REGION_CODE
+
+
+def region_code_regex(codes: list[str]) -> str:
+    """Region codes -> one anchored regex; a province all of whose codes are listed is `PP[0-9]{2}`."""
+    from .. import regions
+
+    all_codes: dict[str, set[str]] = {}
+    for code in regions.region_codes().values():
+        all_codes.setdefault(code[:2], set()).add(code)
+    mine: dict[str, list[str]] = {}
+    for code in codes:
+        mine.setdefault(code[:2], []).append(code)
+    parts = []
+    for pp, listed in sorted(mine.items()):
+        if set(listed) == all_codes[pp]:
+            parts.append(f"{pp}[0-9]{{2}}")
+        else:
+            parts.append(pp + (listed[0][2:] if len(listed) == 1 else
+                               "(?:" + "|".join(sorted(c[2:] for c in listed)) + ")"))
+    return "^(?:" + "|".join(parts) + ")$"
 
 
 def _ring_times(flow: ir.Flow, dest: ir.DialTarget, ring: float | None) -> list[tuple[str, float]]:
@@ -529,6 +661,7 @@ class _Builder:
         self.years = target.years
         self.flow_id = lower.ident(flow.name)
         self.context = fs_token(self.opts.context_prefix + self.flow_id)
+        self.regions_context = fs_token(shared_regions_context(self.opts.context_prefix))
         self.step_ids = lower.unique_idents([s.name for s in flow.steps])
         self.survey_ids = lower.unique_idents(sorted(flow.surveys))
         self.extensions: list[Extension] = []
@@ -878,17 +1011,18 @@ class _Builder:
             conds.append(Condition(actions=setup + [Action("bridge", self.bridge(legs))] + tail,
                                    comment="sequential: one phone at a time, in order (S-DIAL-3)"))
         else:
-            # S-DIAL-4/5/6: pick the first phone k (0-based) into flowc_first, then one bridge
-            # of the rotation k, k+1, ... written once, with the phones in arrays indexed at
-            # run time: the step grows linearly with the group (one bridge per k was n^2).
             if strategy is ir.Strategy.ROUND_ROBIN:
+                var, ranges = "flowc_first", [(i, i) for i in range(n)]
                 key = f"{fs_token(flow.name)}\\/{fs_token(group.name)}"
                 conds.append(Condition(brk="never", comment=f"round_robin: the position in mod_db realm flowc_rr, "
                                        f"key {flow.name}/{group.name}, moves on every dial (S-DIAL-5)", actions=[
                     Action("set", f"flowc_first=${{expr(mod(0${{db(select/flowc_rr/{key})}},{n}))}}", inline=True),
                     Action("db", f"insert/flowc_rr/{key}/${{expr(mod(${{flowc_first}}+1,{n}))}}"),
                 ]))
+                labels = [str(i) for i in range(n)]
+                regexes = [f"^{i}$" for i in range(n)]
             else:
+                var = "flowc_draw"
                 if strategy is ir.Strategy.RANDOM:
                     ranges = random_ranges(n)
                     why = "random: one draw r picks phone ceil(r*n/100) (S-DIAL-4)"
@@ -900,18 +1034,16 @@ class _Builder:
                     ranges = pick_ranges(cumulative)
                     why = "ratio: one draw r picks the first phone whose running total reaches r (S-DIAL-6)"
                 conds += self.draw(why)
-                live = [k for k in range(n) if ranges[k][0] <= ranges[k][1]]  # a weight of 0 never comes first
-                conds.append(Condition(brk="never", comment=f"draw {ranges[live[-1]][0]}-{ranges[live[-1]][1]}: "
-                                       f"{legs[live[-1]][0]} first, unless a range below holds",
-                                       actions=[Action("set", f"flowc_first={live[-1]}", inline=True)]))
-                for k in live[:-1]:
-                    lo, hi = ranges[k]
-                    conds.append(Condition("${flowc_draw}", f"^{int_range(lo, hi)}$", brk="never",
-                                           actions=[Action("set", f"flowc_first={k}", inline=True)],
-                                           comment=f"draw {lo}-{hi}: {legs[k][0]} first"))
-            conds.append(Condition(actions=setup[:1] + self.rotation_setup(legs) + setup[1:]
-                                   + [Action("bridge", self.rotated_bridge(legs))] + tail,
-                                   comment="the phones from flowc_first on, wrapping around"))
+                labels = [f"draw {lo}-{hi}" for lo, hi in ranges]
+                regexes = [f"^{int_range(lo, hi)}$" for lo, hi in ranges]
+            live = [k for k in range(n) if ranges[k][0] <= ranges[k][1]]  # a weight of 0 never comes first
+            for k in live:
+                rotation = legs[k:] + legs[:k]
+                acts = setup + [Action("bridge", self.bridge(rotation))] + tail
+                last = k == live[-1]
+                conds.append(Condition(None if last else f"${{{var}}}", None if last else regexes[k],
+                                       brk=None if last else "on-true", actions=acts,
+                                       comment=f"{labels[k]}: {rotation[0][0]} first"))
         exts = [Extension(ext_name, self._merge(conds))]
         exts.append(self.outcome(outcome_dest, f"{ext_name}~outcome", outcomes, survey_name))
         return exts
@@ -935,32 +1067,6 @@ class _Builder:
             parts.append(f"[leg_timeout={timeout}]{self.dial_leg(number)}")
         longest = max(s for _, s in legs)
         return "{originate_timeout=%d}" % (longest + 2) + ("," if simultaneous else "|").join(parts)
-
-    def rotation_setup(self, legs: list[tuple[str, int]]) -> list[Action]:
-        """The arrays rotated_bridge() indexes: each phone's channel, its ring time as the
-        first of the sequence (N, and N - 1 early in a second: see bridge()) and its leg as
-        a later one; then the index of the phone at each later position, (k + j) mod n."""
-        n = len(legs)
-        channels = [self.dial_leg(number) for number, _ in legs]
-        later = [f"[leg_timeout={max(1, ring - 1)}]{channel}" for channel, (_, ring) in zip(channels, legs)]
-        return [
-            Action("set", "flowc_legs=ARRAY::" + "|:".join(later)),
-            Action("set", "flowc_chans=ARRAY::" + "|:".join(channels)),
-            Action("set", "flowc_rings=ARRAY::" + "|:".join(str(ring) for _, ring in legs)),
-            Action("set", "flowc_rings1=ARRAY::" + "|:".join(str(max(1, ring - 1)) for _, ring in legs)),
-            *(Action("set", f"flowc_at{j}=${{expr(mod(${{flowc_first}}+{j},{n}))}}") for j in range(1, n)),
-        ]
-
-    @staticmethod
-    def rotated_bridge(legs: list[tuple[str, int]]) -> str:
-        """bridge() for the rotation starting at phone flowc_first, through the arrays of
-        rotation_setup() (FreeSWITCH expands `${flowc_legs[${flowc_at1}]}` to element
-        flowc_at1 of the array): the same dial string as bridge(rotation), in one copy."""
-        first = (f"[leg_timeout=${{cond(${{{RING_CLOCK}:-6:1}} >= 5 ? ${{flowc_rings[${{flowc_first}}]}} : "
-                 f"${{flowc_rings1[${{flowc_first}}]}})}}]${{flowc_chans[${{flowc_first}}]}}")
-        rest = [f"${{flowc_legs[${{flowc_at{j}}}]}}" for j in range(1, len(legs))]
-        longest = max(s for _, s in legs)
-        return "{originate_timeout=%d}" % (longest + 2) + "|".join([first, *rest])
 
     def outcome(self, dest: str, name: str, outcomes: list[ir.OutcomeArm], survey: str | None) -> Extension:
         """S-DIAL-8..10: after the bridge. originate_causes lists `uuid;CAUSE` for every leg."""
@@ -1003,6 +1109,8 @@ class _Builder:
 
     def branch_step(self, step: ir.Step, t: ir.Branch) -> list[Extension]:
         name = step.name
+        if t.on == "region":
+            return self.region_step(step, t)
         arms = getattr(self, f"{t.on}_arms")(t)
         arms.append(Condition(actions=[self.goto(t.else_target)] if t.else_target else [self.hangup()],
                               comment="else"))
@@ -1045,19 +1153,38 @@ class _Builder:
             return Condition(regexes[0].field, regexes[0].expression, brk="on-true", actions=actions, comment=comment)
         return Condition(regex="any", regexes=regexes, brk="on-true", actions=actions, comment=comment)
 
+    def region_step(self, step: ir.Step, t: ir.Branch) -> list[Extension]:
+        """S-REG-1: the shared table (flowc-regions.xml) sets flowc_region to the caller's region
+        code; `<step>~region` maps the codes the arms name to the arms. Only mobile and
+        landline numbers have a region; the captures hand over digits only."""
+        name = step.name
+        lookup = Condition("${flowc_caller_kind}/${flowc_caller}", "^(?:mobile|landline)/([0-9]{4})([0-9]*)$",
+                           brk="on-true", comment="the caller's region code, from the shared table", actions=[
+                               Action("set", f"flowc_region={_no_region()}"),
+                               Action("execute_extension", f"$1$2 XML {self.regions_context}-$1"),
+                               self.goto(name, "region")])
+        other = Condition(actions=[self.goto(t.else_target)] if t.else_target else [self.hangup()],
+                          comment="else: withheld, foreign or unknown callers have no region")
+        first = Extension(self.step_ids[name], self._merge([self.match(self.dest(name)), *self.actions(step),
+                                                            lookup, other]))
+        arms = self.region_arms(t)
+        arms.append(Condition(actions=[self.goto(t.else_target)] if t.else_target else [self.hangup()],
+                              comment="else"))
+        return [first, Extension(f"{self.step_ids[name]}~region", [self.match(self.dest(name, "region")), *arms])]
+
     def region_arms(self, t: ir.Branch) -> list[Condition]:
-        """S-REG-1: the shared compressed prefix table, one regex per arm, on mobile and landline
-        numbers only (everything else has no region and takes `else`)."""
-        found = _region_regexes(lower.region_arm_ids(t))
+        """One condition per arm on the region code; an arm whose codes all go to earlier arms
+        never holds and is left out."""
+        from .. import regions
+
+        arm_of = regions.codes_to_arms(lower.region_arm_ids(t))
         conds = []
         for i, arm in enumerate(t.arms):
-            pieces = found[i]
-            if not pieces:
-                continue  # an arm whose regions lie entirely inside earlier arms never holds
-            regexes = [Regex("${flowc_caller_kind}/${flowc_caller}", "^(?:mobile|landline)/" + _wrap(piece))
-                       for piece in pieces]
-            conds.append(self.any_of(regexes, [self.goto(arm.target)],
-                                     f"arm {i + 1}: " + ", ".join(c.text for c in arm.conditions)))
+            codes = [code for code, a in arm_of.items() if a == i]
+            if codes:
+                conds.append(Condition("${flowc_region}", region_code_regex(codes), brk="on-true",
+                                       actions=[self.goto(arm.target)],
+                                       comment=f"arm {i + 1}: " + ", ".join(c.text for c in arm.conditions)))
         return conds
 
     def caller_arms(self, t: ir.Branch) -> list[Condition]:

@@ -112,6 +112,10 @@ def compile_for_engine(flow_path: Path, out: Path, **settings) -> Compiled:
         (out / rel).write_text(text, encoding="utf-8")
     dialplan = out / "dialplan.conf"
     (out / f"{base}.conf").rename(dialplan)
+    if "flowc-regions.conf" in dialplan.read_text(encoding="utf-8"):  # the shared region table, as deployed
+        for rel, text in target.shared_outputs().items():
+            (out / rel).write_text(text, encoding="utf-8")
+        dialplan.write_text('#include "flowc-regions.conf"\n' + dialplan.read_text(encoding="utf-8"), encoding="utf-8")
     inc = lambda kind: f'#include "{base}.{kind}.conf"\n' if f"{base}.{kind}.conf" in files else ""  # noqa: E731
     (out / "queues.conf").write_text("[general]\n" + inc("queues"), encoding="utf-8")
     (out / "voicemail.conf").write_text("[general]\nformat = wav\nmaxsilence = 0\n" + inc("voicemail"),

@@ -232,6 +232,12 @@ def compile_for_engine(flow_path: Path, out: Path) -> dict:
     if problems:
         raise Unsupported("; ".join(d.message for d in problems))
     files = target.render(result.flow)
+    main = next(rel for rel in files if "/" not in rel)
+    if "execute_extension" in files[main]:  # the shared region table: the harness takes one dialplan file
+        shared = target.shared_outputs()["flowc-regions.xml"]
+        contexts = shared[shared.index("-->\n") + 4:shared.rindex("</include>")]
+        head, tail = files[main].rsplit("</include>", 1)
+        files[main] = head + contexts + "</include>" + tail
     out.mkdir(parents=True, exist_ok=True)
     info = {"flow": result.flow}
     for rel, text in files.items():
