@@ -286,11 +286,23 @@ def _sampling_notes(ex: Exploration) -> list[str]:
         notes.append(f"sampled: the budget of {ex.max_leaves} classes was reached (explored breadth first); "
                      f"{ex.cut_budget} class(es) were each represented by one call instead of being split "
                      "further on the phones, keys or draws they read next (--max-classes raises the budget)")
+    read: list[str] = []
     if ex._time is not None:
-        notes.append(f"time: {len(ex.times.classes)} classes over {min(ex.years)}-{max(ex.years)} "
-                     f"({len(ex.times.starts)} intervals between schedule boundaries)")
+        read.append(f"time ({len(ex.times.classes)} classes over {min(ex.years)}-{max(ex.years)}, from "
+                    f"{len(ex.times.starts)} intervals between schedule boundaries)")
     if ex._callers is not None:
-        notes.append(f"callers: {len(ex.callers.classes)} classes")
+        read.append(f"caller ({len(ex.callers.classes)} classes)")
+    dims = {d for leaf in ex.leaves for d in leaf.assign if isinstance(d, tuple)}
+    attempts = max((d[1] for d in dims if d[0] == "keys" and d[1] != "end"), default=0)
+    if attempts:
+        read.append(f"keys at up to {attempts} input attempt(s)")
+    phones = sorted({d[1] for d in dims if d[0] == "phone"})
+    if phones:
+        read.append(f"{len(phones)} phone(s) answering, busy, not answering or unreachable")
+    draws = max((d[1] for d in dims if d[0] == "draw"), default=0)
+    if draws:
+        read.append(f"{draws} random draw(s)")
+    notes.insert(0, "inputs the versions read: " + ("; ".join(read) if read else "none (every call is alike)"))
     return notes
 
 
