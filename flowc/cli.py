@@ -149,7 +149,8 @@ def compile(
     files: FilesArg,
     target: Annotated[TargetChoice, typer.Option("--target", "-t", help="Engine to generate for; `all` writes DIR/asterisk and DIR/freeswitch.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("out"),
-    check_only: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the files on disk differ from what would be generated.")] = False,
+    check_only: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a file would change, is missing, or belongs to a flow that no longer exists (--format json: one JSON report).")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Also remove the files of flows whose source no longer exists (recorded in DIR/.flowc-manifest.json).")] = False,
     config: Annotated[Optional[Path], typer.Option("--config", help="A flowc.toml or pyproject.toml ([tool.flowc]); default: the nearest one.")] = None,
     dial_template: Annotated[Optional[str], typer.Option("--dial-template", help="Dial string of an external phone, with {number} (single target only).")] = None,
     context_prefix: Annotated[Optional[str], typer.Option("--context-prefix", help="Prefix of generated context names (default flow-).")] = None,
@@ -162,7 +163,9 @@ def compile(
 ) -> None:
     """Compile flows to Asterisk dialplan and/or FreeSWITCH XML dialplan.
 
-    Nothing is written unless every flow compiles; each file is written atomically.
+    The output directory is replaced as a whole, atomically, and only when every flow
+    compiles; flows whose inputs did not change since the last compile are not compiled
+    again (docs/deploy.md).
 
     Examples:
 
@@ -171,12 +174,9 @@ def compile(
       flowc compile flows/ --target all --out build/
 
       flowc compile flows/ --target all --out build/ --check
+
+      flowc compile flows/ --target all --out build/ --prune
     """
-    from .checks import CheckOptions
-    from .diagnostics import has_errors
-    from .emit import get_target
-    from .emit.output import differs, write_atomically
-    from .pipeline import Workspace
     from .settings import SettingsError, load_settings
 
     paths, problems = _flow_files(files)
@@ -205,48 +205,68 @@ def compile(
     except SettingsError as exc:
         problems.append(str(exc))
     _stop_on_usage_problems(problems)
+    raise typer.Exit(_build(paths, settings, targets, out, check_only, prune, format))
 
-    ws = Workspace()
-    results = []
-    outputs: dict[Path, tuple[str, str]] = {}  # path -> (text, source flow)
-    for p in paths:
-        result = ws.assemble(p, options=CheckOptions(years=list(settings.years)))
-        results.append(result)
-        if result.flow is None:
-            continue
-        for name in targets:
-            emitter = get_target(name, settings)
-            extra = emitter.unsupported(result.flow)
-            result.diagnostics.extend(extra)
-            if has_errors(extra):
-                continue
-            base = out / name if len(targets) > 1 else out
-            for rel, text in emitter.render(result.flow).items():
-                dest = base / rel
-                if dest in outputs and outputs[dest][1] != str(p):
-                    sys.stderr.write(f"flowc: error: {p} and {outputs[dest][1]} both generate {dest}\n")
-                    raise typer.Exit(EXIT_USAGE)
-                outputs[dest] = (text, str(p))
-    code = report(results, format, quiet=True) if any(r.diagnostics for r in results) else EXIT_OK
-    if code != EXIT_OK or any(r.flow is None and not r.library for r in results):
-        sys.stderr.write("flowc: nothing written: fix the errors above first\n")
-        raise typer.Exit(EXIT_ERRORS)
-    if check_only:
-        stale = [d for d, (text, _) in sorted(outputs.items()) if differs(d, text)]
-        for d in stale:
-            sys.stderr.write(f"would change: {d}\n")
-        sys.stderr.write(f"{len(outputs) - len(stale)} up to date, {len(stale)} would change\n")
-        raise typer.Exit(EXIT_ERRORS if stale else EXIT_OK)
+
+def _build(paths, settings, targets, out: Path, check_only: bool, prune: bool, format: Format) -> int:
+    """Run the compile driver (flowc.build) and print what it did; returns the exit code."""
+    import json
+
+    from .build import BuildError, build
+
+    def say(line: str) -> None:
+        sys.stderr.write(line + "\n")
+
     try:
-        written = sum(write_atomically(d, text) for d, (text, _) in sorted(outputs.items()))
+        o = build(paths, settings, targets, out, check=check_only, prune=prune, say=say)
+    except BuildError as exc:
+        say(f"flowc: error: {exc}")
+        return EXIT_USAGE
     except OSError as exc:
-        sys.stderr.write(f"flowc: error: cannot write {exc.filename}: {exc.strerror}\n")
-        raise typer.Exit(EXIT_USAGE) from None
-    flows = sum(r.flow is not None for r in results)
-    libraries = sum(r.library for r in results)
-    skipped = f" ({libraries} {'library' if libraries == 1 else 'libraries'} skipped: no flow to compile)" if libraries else ""
-    sys.stderr.write(f"{flows} flow(s) compiled{skipped}: {written} file(s) written, "
-                     f"{len(outputs) - written} unchanged\n")
+        say(f"flowc: error: {exc.filename or out}: {exc.strerror or exc}; the output directory was not changed")
+        return EXIT_USAGE
+    code = EXIT_OK
+    if check_only and format is Format.json:
+        from .render import render_json
+
+        diagnostics = list(dict.fromkeys(d for r in o.results for d in sorted(r.diagnostics, key=lambda d: d.sort_key())))
+        doc = {"ok": not o.errors and not o.check_failed, "out": str(out),
+               "files": [{"path": f.path, "status": f.status, "flow": f.flow, "reason": f.reason} for f in o.files],
+               "summary": {"flows": o.flows, "unchanged": o.unchanged,
+                           **{k: sum(f.status == k for f in o.files) for k in ("stale", "missing", "orphan", "unknown")}},
+               "diagnostics": json.loads(render_json(diagnostics))}
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        if o.errors:
+            return EXIT_USAGE if any(d.code == "E001" for d in diagnostics) else EXIT_ERRORS
+        return EXIT_ERRORS if o.check_failed else EXIT_OK
+    if o.results:
+        code = report(o.results, format, quiet=True)
+    if o.errors:
+        if code == EXIT_USAGE:
+            return code
+        say("flowc: nothing written: fix the errors above first" if not check_only else
+            "flowc: fix the errors above first")
+        return EXIT_ERRORS
+    reused = f", {o.reused} unchanged since the last compile" if o.reused else ""
+    skipped = (f" ({o.libraries} {'library' if o.libraries == 1 else 'libraries'} skipped: no flow to compile)"
+               if o.libraries else "")
+    if check_only:
+        verbs = {"stale": "would change", "missing": "missing", "orphan": "orphan", "unknown": "not flowc's"}
+        for f in o.files:
+            detail = f" ({f.flow}: {f.reason})" if f.flow and f.reason else (f" ({f.reason})" if f.reason else "")
+            say(f"{verbs[f.status]}: {out / f.path}{detail}")
+        counts = {k: sum(f.status == k for f in o.files) for k in verbs}
+        say(f"{o.unchanged} up to date, {counts['stale']} would change, {counts['missing']} missing, "
+            f"{counts['orphan']} orphan(s){reused}")
+        return EXIT_ERRORS if o.check_failed else EXIT_OK
+    for f in o.files:
+        if f.status == "orphan":
+            say(f"flowc: warning: {out / f.path}: {f.reason} ({f.flow})")
+        elif f.status == "unknown":
+            say(f"flowc: note: {out / f.path} was not written by flowc; left as it is")
+    removed = f", {o.removed} removed" if o.removed else ""
+    say(f"{o.flows} flow(s) compiled{skipped}{reused}: {o.written} file(s) written, {o.unchanged} unchanged{removed}")
+    return EXIT_OK
 
 
 @app.command()

@@ -89,6 +89,9 @@ CODES: dict[str, tuple[str, str]] = {
     "E501": ("unsupported-on-target", "a feature the chosen target cannot express exactly"),
     # E6xx: running flows and scenarios
     "E601": ("invalid-scenario", "a scenario file that is malformed or refers to things the flow lacks"),
+    # E7xx: across the flows of one output directory
+    "E701": ("duplicate-hotline-number", "two flows in one output directory have the same 400 number"),
+    "E702": ("duplicate-engine-name", "two flows in one output directory define the same engine-wide name or file"),
 }
 
 

@@ -104,9 +104,10 @@ class Workspace:
 
     @gc_paused  # linear in the flow's size (flowc/gcpause.py)
     def assemble(self, path: str | Path, text: str | None = None,
-                 options: CheckOptions | None = None) -> Result:
-        """Load a flow file with its imports, merge the declarations, then check it."""
-        display = str(path)
+                 options: CheckOptions | None = None, display: str | None = None) -> Result:
+        """Load a flow file with its imports, merge the declarations, then check it.
+        `display` names the file in diagnostics and spans (default: `path` as given)."""
+        display = str(path) if display is None else display
         p = Path(path)
         module, diags, damaged = self.load_text(display, text) if text is not None else self.read(p, display)
         diags = list(diags)

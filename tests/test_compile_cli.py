@@ -106,10 +106,11 @@ def test_a_library_among_the_files_is_skipped_and_said_so(tmp_path):
     r = compile_(library, SHOP, "--target", "asterisk", "--out", str(tmp_path / "out"))
     assert r.exit_code == 0, r.output
     assert "1 flow(s) compiled (1 library skipped: no flow to compile)" in r.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small_shop.conf"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".flowc-manifest.json", "small_shop.conf"]
 
 
 def test_imported_paths_are_named_without_dot_dot(tmp_path):
+    (tmp_path / "flowc.toml").write_text("", encoding="utf-8")  # the project root: flows/ may import ../lib/
     (tmp_path / "lib").mkdir()
     (tmp_path / "flows").mkdir()
     (tmp_path / "lib" / "shared.flow").write_text("schedule s { mon-fri 09:00-18:00 }\nschedule s2 { oops }\n",
