@@ -256,3 +256,17 @@ def test_a_flow_with_errors_is_reported_not_drawn(tmp_path):
 
 def test_missing_file_is_usage_error():
     assert cli("graph", "nope.flow").exit_code == 2
+
+
+def test_coverage_without_scenarios_is_a_usage_error(tmp_path):
+    flow = tmp_path / "shop.flow"
+    flow.write_text((ROOT / "examples/small_shop.flow").read_text(encoding="utf-8"), encoding="utf-8")
+    r = cli("graph", str(flow), "--coverage", "--format", "dot")
+    assert r.exit_code == 2 and "no scenario file" in r.output
+
+
+def test_path_flag_alone_draws_the_default_call():
+    r = cli("graph", "examples/small_shop.flow", "--path", "--at", AT, "--format", "dot")
+    assert r.exit_code == 0, r.output
+    assert '"entry:" -> "step:start" [label="(1) call"' in r.output
+    assert "one call: caller 13812345678 at 2026-11-23T10:00+08:00" in r.output
