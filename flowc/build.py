@@ -45,6 +45,7 @@ from .source import SourceFile, Span
 # compile where nothing changed does not pay for loading them.
 
 MANIFEST = ".flowc-manifest.json"
+SHARED = ":shared"  # the manifest's record of the files every flow shares (Target.shared_outputs)
 MANIFEST_FORMAT = 1
 FINGERPRINT_FORMAT = 1
 
@@ -632,11 +633,12 @@ class _Build:
             ws.sources.pop(rel, None)
             del flow, result
 
+        self._shared(old_flows.get(SHARED))
         # Flows recorded by earlier runs and not named now stay, unless their source is gone
         # and --prune says to drop them.
         orphans: set[str] = set()
         for src, rec in sorted(old_flows.items()):
-            if src in named:
+            if src in named or src == SHARED:
                 continue
             if not self._source_path(src, rec).exists():
                 if rec.get("library"):
@@ -812,6 +814,33 @@ class _Build:
         else:
             self.stage().write(dest, data)
             o.written += 1
+
+    def _shared(self, rec: dict | None) -> None:
+        """The files every flow shares (Target.shared_outputs: the region table), written
+        once whatever flows are compiled. They depend only on the settings and flowc itself,
+        so they are made again only when the environment's key changed or a file is not
+        intact."""
+        if rec is not None and rec.get("fingerprint") == self.env_key and \
+                all(self.out.intact(f, sha) for f, sha in rec["outputs"].items()):
+            for f, sha in rec["outputs"].items():
+                self.claimed[f] = SHARED
+                self.keep[f] = sha
+            self.records[SHARED] = rec
+            self.outcome.unchanged += len(rec["outputs"])
+            return
+        outputs: dict[str, str] = {}
+        for name, emitter in self.emitters.items():
+            for out_rel, text in emitter.shared_outputs().items():
+                dest = f"{name}/{out_rel}" if self.multi else out_rel
+                if dest in self.claimed:
+                    self._conflict_file(dest, self.claimed[dest], SHARED)
+                    continue
+                self.claimed[dest] = SHARED
+                data = text.encode("utf-8")
+                sha = hashlib.sha256(data).hexdigest()
+                outputs[dest] = sha
+                self._place(dest, data, sha)
+        self.records[SHARED] = {"fingerprint": self.env_key, "imports": [], "outputs": outputs}
 
     # -- across flows
 
