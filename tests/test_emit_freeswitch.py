@@ -159,7 +159,7 @@ def test_entry_matches_the_400_number_in_its_context():
 
 def test_no_unknown_applications_and_no_datetime_field():
     known = {"answer", "set", "export", "unset", "playback", "read", "bridge", "transfer", "hangup", "db",
-             "record_session", "fifo", "voicemail", "sched_hangup", "execute_extension", "sleep"}
+             "record_session", "fifo", "voicemail", "sched_hangup", "execute_extension"}
     for _, text in OUTPUTS:
         root = ET.fromstring(text)
         for a in list(root.iter("action")) + list(root.iter("anti-action")):
@@ -282,28 +282,86 @@ def test_outcome_classification_is_s_dial_9():
     assert targets == ["g~y", "g~x", "g~z"]  # no_answer, then busy, else unreachable
 
 
+def fs_expand(text: str, variables: dict[str, object]) -> str:
+    """FreeSWITCH's variable expansion, for what the dial steps use: `${v}`, `${v[i]}` (an
+    ARRAY:: variable's element), `${v:-6:1}`, `${expr(mod(A+B,N))}`, `${cond(A >= B ? X : Y)}`;
+    the innermost `${...}` first, as switch_channel_expand_variables does for nested names."""
+    def one(m):
+        body = m.group(1)
+        if body.startswith("expr(mod("):
+            a, n = re.fullmatch(r"expr\(mod\((.+),(\d+)\)\)", body).groups()
+            return str(eval(a, {}) % int(n))  # noqa: S307 (digits and + only)
+        if body.startswith("cond("):
+            a, op, b, x, y = re.fullmatch(r"cond\((\S+) (>=) (\S+) \? (\S+) : (\S+)\)", body).groups()
+            return x if int(a) >= int(b) else y
+        if (sub := re.fullmatch(r"(\w+):(-?\d+):(\d+)", body)):
+            value = str(variables[sub.group(1)])
+            start = int(sub.group(2))
+            return value[start:start + int(sub.group(3))] if start >= 0 else value[len(value) + start:][:int(sub.group(3))]
+        if (item := re.fullmatch(r"(\w+)\[(\d+)\]", body)):
+            return variables[item.group(1)][int(item.group(2))]
+        return str(variables[body])
+
+    while "${" in text:
+        text = re.sub(r"\$\{([^${}]*)\}", one, text, count=1)
+    return text
+
+
+def run_dial(e: ET.Element, variables: dict[str, object]) -> str:
+    """The dial string of a dial step's extension, for the condition fields in `variables`
+    (`flowc_draw`, or `flowc_first` for round_robin): conditions and their `set`s in
+    order, as the dialplan's hunt and execution run them; the variables given are fixed
+    (the draw, the position, the clock: no `db`, `expr(rand…)` or `strmicroepoch()`)."""
+    fixed = set(variables)
+    for c in conditions(e)[1:]:
+        field = c.get("field")
+        holds = field is None or re.search(c.get("expression"), fs_expand(field, variables))
+        for a in (c.findall("action") if holds else c.findall("anti-action")):
+            app, data = a.get("application"), a.get("data", "")
+            if app == "set":
+                name, value = data.split("=", 1)
+                if name in fixed:
+                    continue
+                if value.startswith("ARRAY::"):
+                    variables[name] = value[7:].split("|:")
+                else:
+                    variables[name] = fs_expand(value, variables)
+            elif app == "bridge":
+                return fs_expand(data, variables)
+        if holds and c.get("break") == "on-true" or not holds and c.get("break") in (None, "on-false"):
+            break
+    raise AssertionError("no bridge")
+
+
+def firsts_and_orders(e: ET.Element, var: str, values, clock="0000000000000000") -> list[list[tuple[int, str]]]:
+    return [legs(run_dial(e, {var: v, "flowc_ring_clock": clock})) for v in values]
+
+
+def rotation(numbers: list[str], k: int) -> list[str]:
+    return numbers[k:] + numbers[:k]
+
+
+PHONES3 = ["13800000001", "13800000002", "13800000003"]
+
+
 def test_random_one_draw_then_rotation():
     root = dialplan(GROUPS)
     e = ext(root, "b")
     assert any("flowc_draw=${expr(randomize" in d for _, d in actions(e))
     assert "FLOWC_DRAWS" not in ET.tostring(root, encoding="unicode")  # test hooks are off by default
-    picks = [c for c in conditions(e) if c.find("action[@application='bridge']") is not None]
-    firsts = [legs(bridges(c)[0])[0][1] for c in picks]
-    assert firsts == ["13800000001", "13800000002", "13800000003"]
-    assert [n for _, n in legs(bridges(picks[1])[0])] == ["13800000002", "13800000003", "13800000001"]
-    regexes = [re.compile(c.get("expression")) for c in picks[:-1]]
-    for r in range(1, 101):  # S-RAND-1: phone ceil(r*n/100)
-        want = (r * 3 + 99) // 100 - 1
-        got = next((i for i, rx in enumerate(regexes) if rx.fullmatch(str(r))), len(regexes))
-        assert got == want, r
+    assert len(bridges(e)) == 1  # one dial string, whatever phone comes first
+    for r in range(1, 101):  # S-RAND-1: phone ceil(r*n/100), then the others in order, wrapping
+        (order,) = firsts_and_orders(e, "flowc_draw", [r])
+        assert [n for _, n in order] == rotation(PHONES3, (r * 3 + 99) // 100 - 1), r
+        assert [t for t, _ in order] == [19, 19, 19]
 
 
 def test_ratio_weighted_first_phone():
     root = dialplan(GROUPS)
-    picks = [c for c in conditions(ext(root, "d")) if c.find("action[@application='bridge']") is not None]
-    rx = re.compile(picks[0].get("expression"))
-    assert [r for r in range(1, 101) if rx.fullmatch(str(r))] == list(range(1, 71))
-    assert picks[1].get("field") is None  # the rest
+    e = ext(root, "d")
+    firsts = [order[0][1] for order in firsts_and_orders(e, "flowc_draw", range(1, 101))]
+    assert firsts == ["13800000001"] * 70 + ["13800000002"] * 30
+    assert [n for _, n in firsts_and_orders(e, "flowc_draw", [71])[0]] == ["13800000002", "13800000001"]
 
 
 def test_round_robin_position_in_mod_db():
@@ -311,6 +369,41 @@ def test_round_robin_position_in_mod_db():
     acts = actions(ext(root, "c"))
     assert ("set", "flowc_first=${expr(mod(0${db(select/flowc_rr/g\\/rr)},3))}") in acts
     assert ("db", "insert/flowc_rr/g\\/rr/${expr(mod(${flowc_first}+1,3))}") in acts
+    for k in range(3):
+        (order,) = firsts_and_orders(ext(root, "c"), "flowc_first", [k])
+        assert [n for _, n in order] == rotation(PHONES3, k)
+
+
+def test_rotation_keeps_each_phones_ring_time_and_the_first_legs_clock_rule():
+    """S-DIAL-2 in any rotation: the first leg rings N (N - 1 early in a second, see
+    FreeSwitchTarget.bridge), every later leg N - 1, each phone its own N."""
+    root = dialplan("""
+group rr { strategy round_robin ring 20s 13800000001 13800000002 (ring 25s) 13800000003 (ring 30s) }
+flow g { number 400-600-1234 max_ring 120s step start { dial rr { failed -> x } } step x { hangup } }""")
+    e = ext(root, "start")
+    rings = {"13800000001": 20, "13800000002": 25, "13800000003": 30}
+    for clock, early in (("1700000000100000", True), ("1700000000700000", False)):
+        for k in range(3):
+            dial = run_dial(e, {"flowc_first": k, "flowc_ring_clock": clock})
+            assert dial.startswith("{originate_timeout=32}")
+            got = re.findall(r"\[leg_timeout=(\d+)\]sofia/gateway/trunk/(\d+)", dial)
+            want = rotation(PHONES3, k)
+            assert [n for _, n in got] == want
+            assert int(got[0][0]) == rings[want[0]] - (1 if early else 0)
+            assert [int(t) for t, _ in got[1:]] == [rings[n] - 1 for n in want[1:]]
+
+
+def test_dial_steps_grow_linearly_with_the_group():
+    """One dial string per step, not one per possible first phone (S-DIAL-4..6)."""
+    def size(n: int, strategy: str) -> int:
+        phones = " ".join(f"1380000{i:04d}" for i in range(n))
+        root = dialplan(f"""
+group g {{ strategy {strategy} ring 5s {phones} }}
+flow f {{ number 400-600-1234 max_ring 600s step start {{ dial g {{ failed -> x }} }} step x {{ hangup }} }}""")
+        return len(ET.tostring(ext(root, "start")))
+    for strategy in ("round_robin", "random"):
+        small, large = size(5, strategy), size(20, strategy)
+        assert large < 4.5 * small, (strategy, small, large)
 
 
 def test_ring_all_one_bridge_with_every_phone():
@@ -757,7 +850,7 @@ def test_record_action_only_when_no_recording_runs():
     rec = next(c for c in conds if c.get("field") == "${flowc_recording}")
     assert rec.get("expression") == "^$" and rec.find("action").get("inline") == "true"
     apps = [a for c in conds for a, _ in actions(c)]
-    assert apps == ["playback", "set", "set", "set", "set", "record_session", "playback", "transfer"]
+    assert apps == ["playback", "set", "set", "set", "record_session", "playback", "transfer"]
 
 
 # ====================================================================== hostile inputs

@@ -33,6 +33,7 @@ from pathlib import PurePosixPath
 
 from .. import ir
 from ..diagnostics import Diagnostic
+from ..gcpause import gc_paused
 from . import lower
 from .base import Target
 
@@ -194,6 +195,7 @@ class AsteriskTarget(Target):
 
     # ------------------------------------------------------------------ E501
 
+    @gc_paused
     def unsupported(self, flow: ir.Flow) -> list[Diagnostic]:
         """Rules of docs/semantics.md that this flow needs and stock Asterisk cannot do
         exactly, and values the dialplan cannot carry (see `escape`)."""
@@ -247,40 +249,13 @@ class AsteriskTarget(Target):
         """S-ACT-3 raises the retention of a running recording; Asterisk writes it into the
         file name when MixMonitor starts and cannot rename the file, so a flow where a
         later `record` asks for more days than an earlier one is refused."""
-        records: dict[str, list[ir.Record]] = {}
-        for s in flow.steps:
-            records[s.name] = [a for a in s.actions if isinstance(a, ir.Record)]
-        succ: dict[str, set[str]] = {s.name: {t for _, t in _edges(s)} for s in flow.steps}
-
-        def reachable(start: str) -> set[str]:
-            seen, stack = set(), [start]
-            while stack:
-                n = stack.pop()
-                for m in succ.get(n, ()):
-                    if m not in seen:
-                        seen.add(m)
-                        stack.append(m)
-            return seen
-
-        out = []
-        first = flow.record.retain_days if flow.record else None
-        for s in flow.steps:
-            later_steps = reachable(s.name)
-            for i, rec in enumerate(records[s.name]):
-                earlier = [first] if first is not None else []
-                earlier += [r.retain_days for r in records[s.name][:i]]
-                later = [r.retain_days for r in records[s.name][i + 1:]]
-                later += [r.retain_days for n in later_steps for r in records[n]]
-                if s.name in later_steps:  # the step itself comes round again
-                    later += [r.retain_days for r in records[s.name]]
-                low = min(earlier + [rec.retain_days])
-                if any(d > low for d in later) or any(e < rec.retain_days for e in earlier):
-                    out.append(self.e501(
-                        "S-ACT-3: a later `record` may raise the retention of a running recording; Asterisk "
-                        "names the file (…-r<days>d-…) when MixMonitor starts and cannot rename it", rec.span,
-                        help="give every `record` of the flow the same `retain`"))
-                    return out
-        return out
+        conflict = lower.retention_conflict(flow)
+        if conflict is None:
+            return []
+        rec, _ = conflict
+        return [self.e501("S-ACT-3: a later `record` may raise the retention of a running recording; Asterisk "
+                          "names the file (…-r<days>d-…) when MixMonitor starts and cannot rename it", rec.span,
+                          help="give every `record` of the flow the same `retain`")]
 
     def _values(self, flow: ir.Flow):
         """(text, node, escaping kind) of every .flow value that reaches the dialplan."""
@@ -332,6 +307,7 @@ class AsteriskTarget(Target):
 
     # ------------------------------------------------------------------ render
 
+    @gc_paused
     def render(self, flow: ir.Flow) -> dict[str, str]:
         view = _Builder(self, flow).build()
         base = view["names"].flow_ident
@@ -363,12 +339,6 @@ def _queue_rings(t: ir.Queue, group: ir.Group | None) -> set[float]:
     if t.ring is not None:
         return {t.ring}
     return {group.ring_of(m) for m in group.members} if group else set()
-
-
-def _edges(step: ir.Step):
-    from ..checks import edges
-
-    return edges(step)
 
 
 # ====================================================================== builder

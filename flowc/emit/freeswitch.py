@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..diagnostics import Diagnostic
+from ..gcpause import gc_paused
 from . import lower
 from .base import Target
 
@@ -312,6 +313,7 @@ class FreeSwitchTarget(Target):
 
     # ------------------------------------------------------------------ E501
 
+    @gc_paused
     def unsupported(self, flow: ir.Flow) -> list[Diagnostic]:
         return list(_Unsupported(self, flow).run())
 
@@ -321,6 +323,7 @@ class FreeSwitchTarget(Target):
         """The region table every flow's `branch region` uses (see "regions" above)."""
         return {REGIONS_FILE: shared_regions_xml(self.options.context_prefix)}
 
+    @gc_paused
     def render(self, flow: ir.Flow) -> dict[str, str]:
         b = _Builder(self, flow)
         view = b.build()
@@ -414,67 +417,13 @@ class _Unsupported:
     def recordings(self):
         """S-ACT-3 raises a running recording's retention, which is in its file name; FreeSWITCH
         cannot rename a file it is writing. Refuse flows where that can happen."""
-        flow = self.flow
-        sources: list[tuple[str | None, int, int, object]] = []  # (step, index, days, span)
-        if flow.record is not None:
-            sources.append((None, -1, flow.record.retain_days, flow.record.span))
-        for step in flow.steps:
-            for i, a in enumerate(step.actions):
-                if isinstance(a, ir.Record):
-                    sources.append((step.name, i, a.retain_days, a.span))
-        if len({days for *_, days, _ in sources}) < 2:
-            return
-        reach = _reachability(flow)
-        for s1, i1, d1, _ in sources:
-            for s2, i2, d2, span2 in sources:
-                if d2 <= d1:
-                    continue
-                before = s1 is None or (s1 == s2 and i1 < i2) or (s2 in reach.get(s1, set()))
-                if before:
-                    yield self.t.e501(
-                        f"`record retain {d2}d` may run while a recording kept {d1} days is running; FreeSWITCH "
-                        "cannot rename the file it is writing to raise its retention (S-ACT-3)", span2,
-                        help=f"give every `record` of this flow the same retention (e.g. `retain {max(d1, d2)}d`)")
-                    return
-
-
-def _successors(step: ir.Step) -> list[str]:
-    t = step.terminal
-    out = []
-    if isinstance(t, ir.Goto):
-        out.append(t.target)
-    if isinstance(t, ir.Menu):
-        out += [o.target for o in t.options if o.target]
-    if isinstance(t, (ir.Menu, ir.Extension)):
-        out += [h.target for h in (t.invalid, t.no_input) if h.target]
-        if t.exhausted:
-            out.append(t.exhausted)
-    if isinstance(t, ir.Extension):
-        out += [e.target for e in t.entries if e.target]
-    if isinstance(t, (ir.Extension, ir.Dial, ir.Queue)):
-        out += [a.target for a in t.outcomes]
-    if isinstance(t, ir.Branch):
-        out += [a.target for a in t.arms] + ([t.else_target] if t.else_target else [])
-    if isinstance(t, ir.Split):
-        out += [a.target for a in t.arms]
-    return out
-
-
-def _reachability(flow: ir.Flow) -> dict[str, set[str]]:
-    """Steps reachable (in one or more hops) from each step."""
-    succ = {s.name: _successors(s) for s in flow.steps}
-    out: dict[str, set[str]] = {}
-    for start in succ:
-        seen: set[str] = set()
-        todo = list(succ[start])
-        while todo:
-            n = todo.pop()
-            if n in seen or n not in succ:
-                continue
-            seen.add(n)
-            todo.extend(succ[n])
-        out[start] = seen
-    return out
+        conflict = lower.retention_conflict(self.flow)
+        if conflict is not None:
+            rec, fewer = conflict
+            yield self.t.e501(
+                f"`record retain {rec.retain_days}d` may run while a recording kept {fewer} days is running; FreeSWITCH "
+                "cannot rename the file it is writing to raise its retention (S-ACT-3)", rec.span,
+                help=f"give every `record` of this flow the same retention (e.g. `retain {rec.retain_days}d`)")
 
 
 # ====================================================================== regions (S-REG-1)
@@ -827,11 +776,6 @@ class _Builder:
         return [
             Action("set", f"flowc_record_retain_days={int(days)}"),
             Action("set", f"RECORD_COMMENT=flowc retain {int(days)}d"),
-            # RECORD_START is sent at the very end of record_session, after its writer thread
-            # started; a short pause there keeps the next application from starting in the
-            # same millisecond, so observers that timestamp events (the parity harness) see
-            # the recording start while record_session runs
-            Action("set", "api_on_record_start=msleep 20"),
             Action("record_session", path),
         ]
 
@@ -925,18 +869,12 @@ class _Builder:
         file = self.prompt(prompt) if prompt else "silence"
         return Action("read", f"1 {int(max_digits)} {file} {var} {ms} {terminators} {ms}")
 
-    @staticmethod
-    def settle() -> Action:
-        """After a `read`: a prompt that follows starts clearly after the last key (trace tools
-        order events by the millisecond, and a prompt in the key's millisecond splits it off)."""
-        return Action("sleep", "20")
-
     def menu_step(self, step: ir.Step, t: ir.Menu) -> list[Extension]:
         name = step.name
         attempt, key, fail = self.dest(name, "attempt"), self.dest(name, "key"), self.dest(name, "failed")
         exts = [self.attempts(step, t.retries, "attempt")]
         exts.append(Extension(f"{self.step_ids[name]}~attempt", [self.match(attempt, [
-            self.read(t.prompt, "flowc_key", t.timeout, 1, DIGITS_NONE), self.settle(), self.goto_dest(key)])]))
+            self.read(t.prompt, "flowc_key", t.timeout, 1, DIGITS_NONE), self.goto_dest(key)])]))
         conds = [Condition("destination_number", f"^{fs_regex_literal(key)}$")]
         for o in t.options:
             if o.action == "repeat":  # S-MENU-2: a new attempt, no failure counted
@@ -960,7 +898,7 @@ class _Builder:
         need = t.digits or (len(t.entries[0].ext) if t.entries else 1)
         exts = [self.attempts(step, t.retries, "attempt")]
         exts.append(Extension(f"{self.step_ids[name]}~attempt", [self.match(attempt, [
-            self.read(t.prompt, "flowc_digits", t.timeout, need, "#"), self.settle(), self.goto_dest(digits)])]))
+            self.read(t.prompt, "flowc_digits", t.timeout, need, "#"), self.goto_dest(digits)])]))
         conds = [Condition("destination_number", f"^{fs_regex_literal(digits)}$")]
         dials: list[Extension] = []
         for e in t.entries:
@@ -1011,18 +949,17 @@ class _Builder:
             conds.append(Condition(actions=setup + [Action("bridge", self.bridge(legs))] + tail,
                                    comment="sequential: one phone at a time, in order (S-DIAL-3)"))
         else:
+            # S-DIAL-4/5/6: pick the first phone k (0-based) into flowc_first, then one bridge
+            # of the rotation k, k+1, ... written once, with the phones in arrays indexed at
+            # run time: the step grows linearly with the group (one bridge per k was n^2).
             if strategy is ir.Strategy.ROUND_ROBIN:
-                var, ranges = "flowc_first", [(i, i) for i in range(n)]
                 key = f"{fs_token(flow.name)}\\/{fs_token(group.name)}"
                 conds.append(Condition(brk="never", comment=f"round_robin: the position in mod_db realm flowc_rr, "
                                        f"key {flow.name}/{group.name}, moves on every dial (S-DIAL-5)", actions=[
                     Action("set", f"flowc_first=${{expr(mod(0${{db(select/flowc_rr/{key})}},{n}))}}", inline=True),
                     Action("db", f"insert/flowc_rr/{key}/${{expr(mod(${{flowc_first}}+1,{n}))}}"),
                 ]))
-                labels = [str(i) for i in range(n)]
-                regexes = [f"^{i}$" for i in range(n)]
             else:
-                var = "flowc_draw"
                 if strategy is ir.Strategy.RANDOM:
                     ranges = random_ranges(n)
                     why = "random: one draw r picks phone ceil(r*n/100) (S-DIAL-4)"
@@ -1034,16 +971,18 @@ class _Builder:
                     ranges = pick_ranges(cumulative)
                     why = "ratio: one draw r picks the first phone whose running total reaches r (S-DIAL-6)"
                 conds += self.draw(why)
-                labels = [f"draw {lo}-{hi}" for lo, hi in ranges]
-                regexes = [f"^{int_range(lo, hi)}$" for lo, hi in ranges]
-            live = [k for k in range(n) if ranges[k][0] <= ranges[k][1]]  # a weight of 0 never comes first
-            for k in live:
-                rotation = legs[k:] + legs[:k]
-                acts = setup + [Action("bridge", self.bridge(rotation))] + tail
-                last = k == live[-1]
-                conds.append(Condition(None if last else f"${{{var}}}", None if last else regexes[k],
-                                       brk=None if last else "on-true", actions=acts,
-                                       comment=f"{labels[k]}: {rotation[0][0]} first"))
+                live = [k for k in range(n) if ranges[k][0] <= ranges[k][1]]  # a weight of 0 never comes first
+                conds.append(Condition(brk="never", comment=f"draw {ranges[live[-1]][0]}-{ranges[live[-1]][1]}: "
+                                       f"{legs[live[-1]][0]} first, unless a range below holds",
+                                       actions=[Action("set", f"flowc_first={live[-1]}", inline=True)]))
+                for k in live[:-1]:
+                    lo, hi = ranges[k]
+                    conds.append(Condition("${flowc_draw}", f"^{int_range(lo, hi)}$", brk="never",
+                                           actions=[Action("set", f"flowc_first={k}", inline=True)],
+                                           comment=f"draw {lo}-{hi}: {legs[k][0]} first"))
+            conds.append(Condition(actions=setup[:1] + self.rotation_setup(legs) + setup[1:]
+                                   + [Action("bridge", self.rotated_bridge(legs))] + tail,
+                                   comment="the phones from flowc_first on, wrapping around"))
         exts = [Extension(ext_name, self._merge(conds))]
         exts.append(self.outcome(outcome_dest, f"{ext_name}~outcome", outcomes, survey_name))
         return exts
@@ -1067,6 +1006,32 @@ class _Builder:
             parts.append(f"[leg_timeout={timeout}]{self.dial_leg(number)}")
         longest = max(s for _, s in legs)
         return "{originate_timeout=%d}" % (longest + 2) + ("," if simultaneous else "|").join(parts)
+
+    def rotation_setup(self, legs: list[tuple[str, int]]) -> list[Action]:
+        """The arrays rotated_bridge() indexes: each phone's channel, its ring time as the
+        first of the sequence (N, and N - 1 early in a second: see bridge()) and its leg as
+        a later one; then the index of the phone at each later position, (k + j) mod n."""
+        n = len(legs)
+        channels = [self.dial_leg(number) for number, _ in legs]
+        later = [f"[leg_timeout={max(1, ring - 1)}]{channel}" for channel, (_, ring) in zip(channels, legs)]
+        return [
+            Action("set", "flowc_legs=ARRAY::" + "|:".join(later)),
+            Action("set", "flowc_chans=ARRAY::" + "|:".join(channels)),
+            Action("set", "flowc_rings=ARRAY::" + "|:".join(str(ring) for _, ring in legs)),
+            Action("set", "flowc_rings1=ARRAY::" + "|:".join(str(max(1, ring - 1)) for _, ring in legs)),
+            *(Action("set", f"flowc_at{j}=${{expr(mod(${{flowc_first}}+{j},{n}))}}") for j in range(1, n)),
+        ]
+
+    @staticmethod
+    def rotated_bridge(legs: list[tuple[str, int]]) -> str:
+        """bridge() for the rotation starting at phone flowc_first, through the arrays of
+        rotation_setup() (FreeSWITCH expands `${flowc_legs[${flowc_at1}]}` to element
+        flowc_at1 of the array): the same dial string as bridge(rotation), in one copy."""
+        first = (f"[leg_timeout=${{cond(${{{RING_CLOCK}:-6:1}} >= 5 ? ${{flowc_rings[${{flowc_first}}]}} : "
+                 f"${{flowc_rings1[${{flowc_first}}]}})}}]${{flowc_chans[${{flowc_first}}]}}")
+        rest = [f"${{flowc_legs[${{flowc_at{j}}}]}}" for j in range(1, len(legs))]
+        longest = max(s for _, s in legs)
+        return "{originate_timeout=%d}" % (longest + 2) + "|".join([first, *rest])
 
     def outcome(self, dest: str, name: str, outcomes: list[ir.OutcomeArm], survey: str | None) -> Extension:
         """S-DIAL-8..10: after the bridge. originate_causes lists `uuid;CAUSE` for every leg."""
@@ -1344,7 +1309,7 @@ class _Builder:
                                                 self.goto_dest(attempt)])],
                       comment=f"{self.where(sv)} survey {sv.name}"),
             Extension(f"{name}~attempt", [self.match(attempt, [
-                self.read(sv.prompt, "flowc_key", sv.timeout, 1, DIGITS_NONE), self.settle(), self.goto_dest(key)])]),
+                self.read(sv.prompt, "flowc_key", sv.timeout, 1, DIGITS_NONE), self.goto_dest(key)])]),
             Extension(f"{name}~key", [
                 self.match(key), valid,
                 Condition("${flowc_key}", "^$", brk="on-true", actions=[self.goto_dest(fail)], comment="no key"),
