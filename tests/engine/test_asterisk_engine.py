@@ -306,8 +306,10 @@ def run_case(case: Case, work: Path) -> Outcome:
     if len(placed) < len(case.worlds):
         notes.append("calls the harness cannot place left out on both sides (caller IDs with other characters): "
                      + ", ".join(repr(w.caller) for w in case.worlds if not _HARNESS_CALLER.fullmatch(w.caller or "")))
+    traces = []
     for i, (world, extra) in enumerate(placed):
         trace = session.call(world)
+        traces.append(trace)
         if len(placed) > 1:
             interp_lines.append(json.dumps({"event": "call", "index": i}))
         interp_lines += [json.dumps(e, ensure_ascii=False) for e in trace.observable()]
@@ -344,7 +346,7 @@ def run_case(case: Case, work: Path) -> Outcome:
                        + ", ".join(sorted(p.name for p in markers.iterdir())), work)
     if rc != 0:
         return Outcome(case, "ERROR", f"harness exit {rc}: {engine.read_text()[:400]}", work)
-    problems = _run_problems(json.loads(engine.read_text()))
+    problems = _run_problems(json.loads(engine.read_text())) + caller_problems(traces, json.loads(engine.read_text()))
     cmp_ = subprocess.run([sys.executable, str(NORMALIZE), "--compare", str(interp), str(engine),
                            "--tolerance", TOLERANCE, "--show"], capture_output=True, text=True)
     (work / "compare.txt").write_text(cmp_.stdout + cmp_.stderr, encoding="utf-8")
@@ -393,6 +395,22 @@ def _prompts(flow) -> set[str]:
 # wakes up to a millisecond before the deadline (main/channel.c rounds it down), so both of
 # its waits return "nothing" and it logs this before it sees the hang-up.
 BENIGN_WARNINGS = ("Unable to forward frametype", "No audio available on ")
+
+
+def caller_problems(traces, doc: dict) -> list[str]:
+    """The normalised caller the dialplan kept (FLOWC_CALLER, FLOWC_CKIND) must be the
+    interpreter's, whatever the caller sent (S-NUM-1)."""
+    from flowc.phones import normalize_caller
+
+    out = []
+    for i, (trace, call) in enumerate(zip(traces, doc.get("calls") or [doc])):
+        got = call.get("variables") or {}
+        if "FLOWC_CKIND" in got:
+            want = normalize_caller(trace.caller)
+            if (got.get("FLOWC_CALLER") or "", got["FLOWC_CKIND"]) != (want.digits, want.kind):
+                out.append(f"call {i} caller {trace.caller!r}: stored {got.get('FLOWC_CALLER')!r} "
+                           f"{got['FLOWC_CKIND']!r}, the interpreter {want.digits!r} {want.kind!r}")
+    return out
 
 
 def _run_problems(trace: dict) -> list[str]:

@@ -316,8 +316,10 @@ def run_case(case: Case, work: Path) -> Outcome:
     session = Session(info["flow"])
     interp_lines = []
     calls = []
+    traces = []
     for i, call in enumerate(case.calls):
         trace = session.call(call["_world"])
+        traces.append(trace)
         if len(case.calls) > 1:
             interp_lines.append(json.dumps({"event": "call", "index": i}))
         interp_lines += [json.dumps(e, ensure_ascii=False) for e in trace.observable()]
@@ -361,7 +363,30 @@ def run_case(case: Case, work: Path) -> Outcome:
     (work / "compare.txt").write_text(cmp_.stdout + cmp_.stderr, encoding="utf-8")
     last = (cmp_.stdout.strip().splitlines() or ["?"])[-1]
     verdict = "EQUAL" if cmp_.returncode == 0 else "DIFFERENT" if cmp_.returncode == 1 else "ERROR"
+    stored = variable_problems(traces, json.loads(engine.read_text(encoding="utf-8")))
+    if verdict == "EQUAL" and stored:
+        verdict, last = "DIFFERENT", "; ".join(stored)[:600]
     return Outcome(case, verdict, last if verdict != "EQUAL" else "", files)
+
+
+def variable_problems(traces, doc: dict) -> list[str]:
+    """What the dialplan stored must be what the interpreter computed: the normalised caller
+    number and kind (S-NUM-1: FreeSWITCH reads the caller ID in a condition only, and keeps
+    digits), and every tag's value exactly (`flowc_tag_*`, what a CDR gets)."""
+    from flowc.phones import normalize_caller
+
+    out = []
+    for i, (trace, call) in enumerate(zip(traces, doc.get("calls") or [doc])):
+        got = call.get("variables") or {}
+        if "flowc_caller_kind" in got:
+            want = normalize_caller(trace.caller)
+            if (got.get("flowc_caller") or "", got["flowc_caller_kind"]) != (want.digits, want.kind):
+                out.append(f"call {i} caller {trace.caller!r}: stored {got.get('flowc_caller')!r} "
+                           f"{got['flowc_caller_kind']!r}, the interpreter {want.digits!r} {want.kind!r}")
+        for key, value in trace.tags.items():
+            if re.fullmatch(r"[A-Za-z0-9_]+", key) and got.get(f"flowc_tag_{key}") != value:
+                out.append(f"call {i}: flowc_tag_{key} = {got.get(f'flowc_tag_{key}')!r}, the tag is {value!r}")
+    return out
 
 
 def _case_ids(cases):
