@@ -132,6 +132,9 @@ class ScenarioFailed(Exception):
 class ScenarioItem(pytest.Item):
     def __init__(self, *, scenario: Any, flow_session: Any, **kwargs: Any):
         super().__init__(**kwargs)
+        # Plugins written for test functions read `item.funcargs` (pytest-lsp 1.0's
+        # pytest_runtest_call wrapper does not even yield without it): scenarios have none.
+        self.funcargs: dict[str, Any] = {}
         self.scenario = scenario
         self.flow_session = flow_session  # `session` is pytest's own
 
@@ -154,6 +157,7 @@ class ScenarioItem(pytest.Item):
 class ScenarioFileErrors(pytest.Item):
     def __init__(self, *, text: str, **kwargs: Any):
         super().__init__(**kwargs)
+        self.funcargs: dict[str, Any] = {}  # see ScenarioItem.funcargs
         self.text = text
 
     def runtest(self) -> None:

@@ -287,6 +287,16 @@ async def test_definition_references_rename_across_files(client: LanguageClient,
     edit = await client.text_document_rename_async(T.RenameParams(text_document=doc(uri), position=where(FLOW, "step main", offset=5),
                                                                   new_name="main_menu"))
     assert {Path(u).name: len(es) for u, es in edit.changes.items()} == {"shop.flow": 2}  # steps are per flow
+    edit = await client.text_document_rename_async(T.RenameParams(text_document=doc(uri),
+                                                                  position=where(FLOW, "office_hours", offset=2),
+                                                                  new_name="opening_hours"))
+    assert sorted(Path(u).name for u in edit.changes) == ["lib.flow", "other.flow", "shop.flow"]
+    lib_edit = edit.changes[lib_uri][0]
+    assert lib_edit.range.start == where(LIB, "schedule office_hours", offset=9)
+    with pytest.raises(Exception):
+        await client.text_document_rename_async(T.RenameParams(text_document=doc(uri),
+                                                               position=where(FLOW, "step main", offset=5),
+                                                               new_name="menu"))  # a keyword
     prep = await client.text_document_prepare_rename_async(T.PrepareRenameParams(doc(uri), where(FLOW, "step main", offset=6)))
     assert prep.placeholder == "main"
     close_doc(client, uri)

@@ -69,6 +69,7 @@ class FlowServer(LanguageServer):
         self.depends: dict[str, set[str]] = {}  # document path -> files its check read
         self.modules: dict[tuple[str, str], object] = {}
         self.debounce = DEBOUNCE_SECONDS
+        self._files_listed: tuple[float, set[str]] | None = None
 
     # ------------------------------------------------------------ documents and indexes
 
@@ -118,12 +119,26 @@ class FlowServer(LanguageServer):
         return out
 
     def workspace_files(self) -> list[str]:
-        files: set[str] = {uri_to_path(u) for u in self.workspace.text_documents}
-        for folder in self.workspace.folders.values():
-            root = Path(uri_to_path(folder.uri))
-            for p in sorted(root.rglob("*.flow"))[:2000]:
-                if ".venv" not in p.parts and "node_modules" not in p.parts:
-                    files.add(str(p.resolve()))
+        """The open documents and the .flow files of the workspace folders (hidden folders,
+        node_modules and virtual environments skipped; listed at most every 2 seconds)."""
+        import os
+        import time
+
+        now = time.monotonic()
+        if self._files_listed is None or now - self._files_listed[0] > 2.0:
+            found: set[str] = set()
+            roots = [uri_to_path(f.uri) for f in self.workspace.folders.values()]
+            if not roots and self.workspace.root_path:
+                roots = [self.workspace.root_path]
+            for root in roots:
+                for folder, dirs, names in os.walk(root):
+                    dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")
+                               and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))]
+                    found.update(str(Path(folder, n).resolve()) for n in names if n.endswith(".flow"))
+                    if len(found) > 5000:
+                        break
+            self._files_listed = (now, found)
+        files = set(self._files_listed[1]) | {str(Path(uri_to_path(u)).resolve()) for u in self.workspace.text_documents}
         return sorted(files)
 
     def module(self, path: str):
@@ -316,6 +331,13 @@ async def did_change(ls: FlowServer, params: T.DidChangeTextDocumentParams):
 @server.feature(T.TEXT_DOCUMENT_DID_SAVE)
 async def did_save(ls: FlowServer, params: T.DidSaveTextDocumentParams):
     schedule_check(ls, params.text_document.uri, 0)
+
+
+@server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+async def did_change_watched_files(ls: FlowServer, params: T.DidChangeWatchedFilesParams):
+    ls._files_listed = None  # a .flow file appeared, went or changed on disk
+    for uri in list(ls.workspace.text_documents):
+        schedule_check(ls, uri, ls.debounce)
 
 
 @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
