@@ -500,6 +500,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full trace as JSON (docs/trace.md).")] = False,
     events: Annotated[bool, typer.Option("--events", help="Print only the observable events, one JSON object per line (normalize.py format).")] = False,
     format: FormatOpt = Format.full,
+    cdr: Annotated[Optional[Path], typer.Option("--cdr", help="Also append the call's record (docs/stats.md) to this JSON Lines file.")] = None,
 ) -> None:
     """Run one simulated call through a flow and print what happened.
 
@@ -531,12 +532,28 @@ def run(
 
         raise typer.Exit(report([Result(str(file), None, exc.diagnostics, exc.sources)], format) or EXIT_ERRORS)
     trace = session.call(world)
+    if cdr is not None:
+        from .stats.record import record_from_trace
+
+        _append_cdr(cdr, [record_from_trace(trace, number=session.flow.hotline.number if session.flow.hotline else None)])
     if as_json:
         sys.stdout.write(trace.to_json() + "\n")
     elif events:
         sys.stdout.write(trace.observable_jsonl())
     else:
         sys.stdout.write(_run_header(trace) + "\n" + trace.render() + "\n")
+
+
+def _append_cdr(path: Path, records: list) -> None:
+    """Append call records to `path` (--cdr of run and test); I/O errors exit 2."""
+    from .stats.record import write_records
+
+    try:
+        with open(path, "a", encoding="utf-8") as out:
+            write_records(out, records)
+    except OSError as exc:
+        sys.stderr.write(f"flowc: error: --cdr {path}: {exc.strerror}\n")
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _run_header(trace) -> str:
@@ -555,6 +572,7 @@ def test_command(
     coverage: Annotated[bool, typer.Option("--coverage", help="Report which steps, options and arms the scenarios reached.")] = False,
     format: Annotated[TestFormat, typer.Option("--format", "-f", help="text: like a test runner; json: one document on stdout.")] = TestFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only failures and the summary line.")] = False,
+    cdr: Annotated[Optional[Path], typer.Option("--cdr", help="Also append every simulated call's record (docs/stats.md) to this JSON Lines file.")] = None,
 ) -> None:
     """Run the scenarios kept next to flows (NAME.scenarios.yaml) and check their expectations.
 
@@ -588,6 +606,10 @@ def test_command(
     reports = [run_scenario_file(f, ws) for f in files]
     passed = sum(r.passed for r in reports)
     failed = sum(r.failed for r in reports)
+    if cdr is not None:
+        from .stats.record import scenario_records
+
+        _append_cdr(cdr, scenario_records(reports, ws))
     if format is TestFormat.json:
         _test_json(reports, passed, failed, coverage)
     else:
@@ -787,3 +809,142 @@ def diff(
     if result.errors:
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_ERRORS if result.behaviour_changed and not exit_zero else EXIT_OK)
+
+
+# ---------------------------------------------------------------- call statistics (docs/stats.md)
+
+stats_app = typer.Typer(name="stats", help="Call statistics: ingest call records, report on them (docs/stats.md).",
+                        no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                        rich_markup_mode=None)
+app.add_typer(stats_app, name="stats")
+
+DbOpt = Annotated[Optional[str], typer.Option("--db", help="A DuckDB file (default flowc-stats.duckdb, or $FLOWC_STATS_DB) or postgresql://user@host/db.")]
+
+
+class StatsBy(str, Enum):
+    hour = "hour"
+    day = "day"
+    month = "month"
+    step = "step"
+    key = "key"
+    phone = "phone"
+    region = "region"
+    tag = "tag"
+    flow = "flow"
+
+
+class StatsFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+def _open_stats_store(db: Optional[str]):
+    from .stats.db import StoreError, open_store
+
+    try:
+        return open_store(db)
+    except StoreError as exc:
+        from .render import printable
+
+        sys.stderr.write(f"flowc: error: --db: {printable(str(exc))}\n")
+        raise typer.Exit(EXIT_USAGE)
+
+
+@stats_app.command("ingest")
+def stats_ingest(
+    files: Annotated[list[Path], typer.Argument(help="JSON Lines files of call records (flowc run/test --cdr, Asterisk's or FreeSWITCH's flowc CDR files).", show_default=False)],
+    db: DbOpt = None,
+    follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep reading what is appended to the files (Ctrl-C stops).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary line.")] = False,
+) -> None:
+    """Read call records into the statistics database. The same records twice add nothing;
+    malformed lines are reported as FILE:LINE and skipped (exit 1 when there were any).
+
+    Examples:
+
+      flowc test examples/ --cdr calls.jsonl && flowc stats ingest calls.jsonl
+
+      flowc stats ingest /var/log/asterisk/cdr-custom/flowc.jsonl --db postgresql://stats@db/calls --follow
+    """
+    from .render import printable
+    from .stats.ingest import ingest_files
+
+    missing = [f for f in files if not f.is_file()]
+    for f in missing:
+        sys.stderr.write(f"flowc: error: {f}: no such file\n")
+    if missing:
+        raise typer.Exit(EXIT_USAGE)
+    store = _open_stats_store(db)
+    bad = _PrintableStream(sys.stderr, printable)
+    try:
+        result = ingest_files(store, [str(f) for f in files], follow=follow, report_bad=bad,
+                              progress=None if quiet else sys.stderr)
+    finally:
+        store.close()
+    if not quiet:
+        sys.stderr.write(f"flowc stats: {result.records:,} records in {result.lines:,} lines, {result.new:,} new calls"
+                         f"{f', {len(result.bad)} malformed line(s) skipped' if result.bad else ''} -> {store.where}\n")
+    raise typer.Exit(EXIT_ERRORS if result.bad else EXIT_OK)
+
+
+class _PrintableStream:
+    """Writes lines through render.printable (record files are data from outside)."""
+
+    def __init__(self, stream, printable):
+        self.stream = stream
+        self.printable = printable
+
+    def write(self, text: str) -> None:
+        self.stream.write(self.printable(text.rstrip("\n")) + "\n")
+
+
+@stats_app.command("report")
+def stats_report(
+    db: DbOpt = None,
+    flow: Annotated[Optional[str], typer.Option("--flow", help="Only the calls of this flow.")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="Calls from this local date or time on (2026-11-01, 2026-11-01T08:00).")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="Calls before this local date or time.")] = None,
+    by: Annotated[Optional[StatsBy], typer.Option("--by", help="One breakdown instead of the default console views.")] = None,
+    format: Annotated[StatsFormat, typer.Option("--format", "-f", help="table, csv, json, or html (one self-contained page with charts).")] = StatsFormat.table,
+    threshold: Annotated[float, typer.Option("--threshold", help="Service level: answered within this many seconds.")] = 20.0,
+    short_abandon: Annotated[float, typer.Option("--short-abandon", help="Service level: abandons quicker than this (seconds) are left out.")] = 5.0,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of standard output.")] = None,
+) -> None:
+    """Report on the ingested calls: volume, answer and abandonment rates, service level, waits,
+    talk time, phones, menu keys, drop-off funnel, survey, regions (docs/stats.md).
+
+    Examples:
+
+      flowc stats report --from 2026-11-01 --to 2026-12-01
+
+      flowc stats report --by hour --flow hotel_chain --format csv
+
+      flowc stats report --format html --out report.html
+    """
+    from .stats.report import build_report, render_csv, render_json, render_table
+
+    store = _open_stats_store(db)
+    try:
+        rep = build_report(store, flow=flow, start=start, end=end, by=by.value if by else None,
+                           threshold=threshold, short_abandon=short_abandon)
+    except ValueError as exc:
+        sys.stderr.write(f"flowc: error: {exc}\n")
+        raise typer.Exit(EXIT_USAGE)
+    finally:
+        store.close()
+    if format is StatsFormat.html:
+        from .stats.html import render_html
+
+        text = render_html(rep)
+    else:
+        text = {StatsFormat.table: render_table, StatsFormat.csv: render_csv, StatsFormat.json: render_json}[format](rep)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"flowc: error: --out {out}: {exc.strerror}\n")
+        raise typer.Exit(EXIT_USAGE)
