@@ -10,8 +10,22 @@ and a pytest-lsp client drives it over stdio. Also the time `flowc fmt` takes on
 * fmt: `format_text` of every example in-process, and `flowc fmt --check examples/` as a
   fresh process.
 
-Measured (this machine, shared with other jobs; `python bench/bench_lsp.py`), see the
-numbers printed at the end of the run in the commit that last changed this file's docstring.
+Measured 2026-12-04 on the 2-core development machine while two engine builds and other
+test runs kept its load average at 6-9 (`python bench/bench_lsp.py`):
+
+    diagnostics after an edit    n=60   p50  370.9 ms   p95  539.4 ms
+    hover                        n=200  p50    5.5 ms   p95   14.5 ms
+    definition                   n=200  p50    5.1 ms   p95   12.8 ms
+    (check in-process, same flow) n=30  p50  351.8 ms   p95  663.5 ms   (CPU time p50 106 ms)
+    fmt, all examples in-process n=20   median 100 ms (9 files, 10,086 characters; 34 ms in a quieter run)
+    fmt, the 500-step flow       341 ms
+    flowc fmt --check examples/  n=5    median 1.8 s (fresh process; `flowc check examples/` took the same)
+
+Hover and definition meet their target (p95 < 20 ms). Diagnostics cost one run of the
+pipeline on the whole file plus ~15-30 ms (debounce, protocol): the in-process check of the
+same flow took 106 ms of CPU per run, so the 100 ms target is out of reach until the
+pipeline (mostly lark's parse of ~8,000 tokens) is faster or checks become incremental;
+the server adds no more than the debounce.
 """
 
 from __future__ import annotations
@@ -116,12 +130,14 @@ def check_in_process(n: int = 30) -> list[float]:
     from flowc.pipeline import Workspace
 
     text = large_flow()
-    out = []
+    out, cpu = [], []
     for i in range(n):
         t = text.replace('play "p/bye"', f'play "p/bye{i}"')
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         Workspace().assemble("/tmp/large.flow", text=t, options=CheckOptions())
         out.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    show("(same, CPU time)", cpu)
     return out
 
 

@@ -275,3 +275,39 @@ def test_cli_examples_clean_subprocess():
     r = subprocess.run([sys.executable, "-m", "flowc", "fmt", "--check", str(EXAMPLES)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mutated_flows_format_or_report():
+    """Broken input never crashes the formatter: it formats (correctly) or reports E1xx."""
+    import re as _re
+
+    token = _re.compile(r'"[^"\n]*"|//[^\n]*|[^\s{}(),]+|[{}(),]|\s+')
+    rng = random.Random(7)
+    corpus = [read(p) for p in WELL_FORMED if p.stat().st_size < 4000]
+    formatted = 0
+    for k in range(300):
+        tokens = token.findall(corpus[k % len(corpus)])
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(tokens))
+            op = rng.choice(["delete", "duplicate", "swap", "newline", "comment"])
+            if op == "delete":
+                del tokens[i]
+            elif op == "duplicate":
+                tokens.insert(i, tokens[i])
+            elif op == "swap":
+                j = rng.randrange(len(tokens))
+                tokens[i], tokens[j] = tokens[j], tokens[i]
+            elif op == "newline":
+                tokens.insert(i, "\n")
+            else:
+                tokens.insert(i, " // note\n")
+        text = "".join(tokens)
+        try:
+            out = fmt.format_text(text, "m.flow")
+        except FlowcError as exc:
+            assert all(d.code.startswith("E1") for d in exc.diagnostics)
+            continue
+        formatted += 1
+        assert fmt.format_text(out, "m.flow") == out
+        assert signature(out) == signature(text)
+    assert formatted > 30
