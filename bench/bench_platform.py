@@ -19,10 +19,12 @@ prints what it measured, each figure next to a baseline measured in the same run
 * compile with an empty cache folder (XDG_CACHE_HOME pointing at a new directory) against
   the warm compile, and the size of the cache folder afterwards;
 * with FLOWC_ASTERISK_PREFIX: a private Asterisk (own asterisk.conf in a temp directory,
-  modules autoloaded as the engine tests do) boots the platform's Asterisk output; resident
-  memory (VmRSS) after boot and after each of 10 `dialplan reload`s, and the wall time of
-  each reload (until the CLI command returns); baseline: the same Asterisk with the dialplan
-  of examples/small_shop.flow alone.
+  modules autoloaded as the engine tests do) boots the platform's Asterisk output as
+  docs/deploy.md says (the shared flowc-regions.conf, then every flow); resident memory
+  (VmRSS) after boot and after each of 10 `dialplan reload`s, and the wall time of each
+  reload (until the CLI command returns), with glibc's default malloc arenas and with
+  MALLOC_ARENA_MAX=2; baseline: the same Asterisk with examples/small_shop.flow compiled
+  alone (which also writes the shared table).
 
 Cache state is stated for every compile: "warm" = the cache folder of a previous compile of
 the same platform; "empty" = a new, empty cache folder.
@@ -49,10 +51,11 @@ FLOWC = [sys.executable, "-m", "flowc"]
 SMALL = ROOT / "examples" / "small_shop.flow"
 
 
-def measured(argv: list[str], env: dict | None = None) -> dict:
-    """run_child with the child's own rusage (os.wait4), not the sum over children."""
+def measured(argv: list[str], env: dict | None = None, cwd: Path = ROOT) -> dict:
+    """Run argv as a child process: its wall time, and its own cpu time (user+sys) and peak
+    RSS from os.wait4."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     err = proc.stderr.read()
     _, status, ru = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -65,6 +68,7 @@ def measured(argv: list[str], env: dict | None = None) -> dict:
 
 
 def compile_cmd(src: Path, out: Path) -> list[str]:
+    """Run from the platform's directory (its project root: gen_platform writes flowc.toml)."""
     return [*FLOWC, "compile", str(src), "--target", "all", "--out", str(out), "--format", "concise"]
 
 
@@ -116,8 +120,8 @@ def mb(n: float) -> str:
 class Asterisk:
     """A private Asterisk in a temp directory, loading extensions.conf that #includes files."""
 
-    def __init__(self, prefix: Path, work: Path, includes: list[Path]):
-        self.prefix, self.work = prefix, work
+    def __init__(self, prefix: Path, work: Path, includes: list[Path], env: dict | None = None):
+        self.prefix, self.work, self.env = prefix, work, env
         self.etc = work / "etc"
         for d in ("etc", "lib", "data", "spool", "run", "log", "lib/keys", "spool/tmp"):
             (work / d).mkdir(parents=True, exist_ok=True)
@@ -146,7 +150,7 @@ class Asterisk:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen([str(self.prefix / "sbin" / "asterisk"), "-C", str(self.conf), "-f", "-n"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, env={**os.environ, **(self.env or {})})
         deadline = time.time() + 600
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -189,8 +193,9 @@ def asterisk_includes(folder: Path) -> list[Path]:
     return shared + flows
 
 
-def measure_asterisk(prefix: Path, folder: Path, work: Path, reloads: int = 10) -> dict:
-    ast = Asterisk(prefix, work, asterisk_includes(folder))
+def measure_asterisk(prefix: Path, folder: Path, work: Path, reloads: int = 10, env: dict | None = None) -> dict:
+    shutil.rmtree(work, ignore_errors=True)
+    ast = Asterisk(prefix, work, asterisk_includes(folder), env)
     try:
         boot = ast.start()
         rss = [ast.rss_mb()]
@@ -217,15 +222,15 @@ def bench(n: int, seed: str, work: Path, prefix: Path | None, baseline: dict) ->
     print(f"\n== {n} flows (seed {seed}): " + ", ".join(f"{k} {v}" for k, v in kinds.items()) +
           f"; {regional / n:.0%} with a region branch")
 
-    empty = measured(compile_cmd(src, out), env_with_cache(cache))  # empty cache folder
+    empty = measured(compile_cmd(src, out), env_with_cache(cache), cwd=src)  # empty cache folder
     cache_size = dir_size(cache)
     shutil.rmtree(out)
-    warm = measured(compile_cmd(src, out), env_with_cache(cache))  # the same cache: warm
-    same = measured(compile_cmd(src, out), env_with_cache(cache))  # nothing changed
+    warm = measured(compile_cmd(src, out), env_with_cache(cache), cwd=src)  # the same cache: warm
+    same = measured(compile_cmd(src, out), env_with_cache(cache), cwd=src)  # nothing changed
     victim = sorted((src / "flows").glob("*.flow"))[n // 2]
     text = victim.read_text(encoding="utf-8")
     victim.write_text(re.sub(r'title "([^"]*)"', r'title "\1 (changed)"', text, count=1), encoding="utf-8")
-    one = measured(compile_cmd(src, out), env_with_cache(cache))  # one flow changed
+    one = measured(compile_cmd(src, out), env_with_cache(cache), cwd=src)  # one flow changed
     victim.write_text(text, encoding="utf-8")
 
     ast_dir, fs_dir = out / "asterisk", out / "freeswitch"
@@ -237,10 +242,11 @@ def bench(n: int, seed: str, work: Path, prefix: Path | None, baseline: dict) ->
     print("output (warm compile):")
     print(f"  asterisk   {mb(ast_size)} ({mb(ast_shared)} shared), {ac['extensions']:,} extensions, "
           f"{ac['priorities']:,} priorities in {ac['contexts']:,} contexts; "
-          f"per flow {ast_size / n / 1e3:.1f} KB vs one small flow {b['ast_size'] / 1e3:.1f} KB")
+          f"per flow (without shared files) {(ast_size - ast_shared) / n / 1e3:.1f} KB vs one small flow "
+          f"{b['ast_size'] / 1e3:.1f} KB")
     print(f"  freeswitch {mb(fs_size)} ({mb(fs_shared)} shared), {fc['extensions']:,} extensions in "
-          f"{fc['contexts']:,} contexts; per flow {fs_size / n / 1e3:.1f} KB vs one small flow "
-          f"{b['fs_size'] / 1e3:.1f} KB")
+          f"{fc['contexts']:,} contexts; per flow (without shared files) {(fs_size - fs_shared) / n / 1e3:.1f} KB "
+          f"vs one small flow {b['fs_size'] / 1e3:.1f} KB")
     print("compile --target all (fresh process each):")
     print(f"  warm cache     {warm['cpu']:.1f} s cpu, {warm['wall']:.1f} s wall, peak {warm['rss_mb']:.0f} MB "
           f"(baseline: one small flow {b['cpu']:.2f} s cpu, peak {b['rss_mb']:.0f} MB)")
@@ -251,15 +257,22 @@ def bench(n: int, seed: str, work: Path, prefix: Path | None, baseline: dict) ->
     print(f"  recompile, one flow changed {one['cpu']:.1f} s cpu ({one['cpu'] / warm['cpu']:.2f}x full) "
           f"[{' '.join(one['err'])}]")
     if prefix is not None:
-        r = measure_asterisk(prefix, ast_dir, work / f"p{n}" / "asterisk")
-        base = b["asterisk"]
-        print(f"asterisk ({prefix}):")
-        print(f"  boot {r['boot']:.1f} s, {r['stats']}; baseline one small flow: boot {base['boot']:.1f} s")
-        print(f"  memory after boot {r['rss'][0]:.0f} MB (baseline {base['rss'][0]:.0f} MB); after each of "
-              f"{len(r['reload'])} reloads: " + ", ".join(f"{x:.0f}" for x in r["rss"][1:]) +
-              f" MB (baseline after {len(base['reload'])}: {base['rss'][-1]:.0f} MB)")
-        print("  dialplan reload " + ", ".join(f"{x:.2f}" for x in r["reload"]) +
-              f" s (baseline {min(base['reload']):.2f}-{max(base['reload']):.2f} s)")
+        for label, env in ASTERISK_ENVS:
+            r = measure_asterisk(prefix, ast_dir, work / f"p{n}" / "asterisk", env=env)
+            base = b["asterisk"][label]
+            print(f"asterisk ({prefix}, {label}):")
+            print(f"  boot {r['boot']:.1f} s, {r['stats']}; baseline one small flow: boot {base['boot']:.1f} s")
+            print(f"  memory after boot {r['rss'][0]:.0f} MB (baseline {base['rss'][0]:.0f} MB); after each of "
+                  f"{len(r['reload'])} reloads: " + ", ".join(f"{x:.0f}" for x in r["rss"][1:]) +
+                  f" MB (baseline after {len(base['reload'])}: {base['rss'][-1]:.0f} MB)")
+            print("  dialplan reload " + ", ".join(f"{x:.2f}" for x in r["reload"]) +
+                  f" s (baseline {min(base['reload']):.2f}-{max(base['reload']):.2f} s)")
+
+
+# glibc gives each thread that allocates its own arena; every `asterisk -rx` is a new CLI
+# thread, so the dialplan a reload builds lands in a new arena and the old one's freed memory
+# stays mapped. docs/deploy.md recommends MALLOC_ARENA_MAX=2 for Asterisk; both are measured.
+ASTERISK_ENVS = [("glibc default arenas", None), ("MALLOC_ARENA_MAX=2", {"MALLOC_ARENA_MAX": "2"})]
 
 
 def main() -> int:
@@ -280,18 +293,25 @@ def main() -> int:
     bdir = work / "baseline"
     shutil.rmtree(bdir, ignore_errors=True)
     bcache = bdir / "cache"
-    measured(compile_cmd(SMALL, bdir / "out"), env_with_cache(bcache))  # warms its cache
+    small_src = bdir / "src"
+    small_src.mkdir(parents=True)
+    (small_src / "flowc.toml").write_text("", encoding="utf-8")
+    shutil.copy(SMALL, small_src / SMALL.name)
+    measured(compile_cmd(small_src, bdir / "out"), env_with_cache(bcache), cwd=small_src)  # warms its cache
     shutil.rmtree(bdir / "out")
-    small = measured(compile_cmd(SMALL, bdir / "out"), env_with_cache(bcache))
-    baseline = {"cpu": small["cpu"], "rss_mb": small["rss_mb"], "ast_size": dir_size(bdir / "out" / "asterisk"),
-                "fs_size": dir_size(bdir / "out" / "freeswitch")}
+    small = measured(compile_cmd(small_src, bdir / "out"), env_with_cache(bcache), cwd=small_src)
+    own = lambda d: dir_size(d) - sum(p.stat().st_size for p in shared_files(d))  # noqa: E731
+    baseline = {"cpu": small["cpu"], "rss_mb": small["rss_mb"], "ast_size": own(bdir / "out" / "asterisk"),
+                "fs_size": own(bdir / "out" / "freeswitch")}
     print(f"baseline: one small flow compiles in {small['cpu']:.2f} s cpu, peak {small['rss_mb']:.0f} MB (warm cache)")
     if prefix is not None:
-        baseline["asterisk"] = measure_asterisk(prefix, bdir / "out" / "asterisk", bdir / "asterisk", args.reloads)
-        a = baseline["asterisk"]
-        print(f"baseline asterisk with one small flow: boot {a['boot']:.1f} s, {a['rss'][0]:.0f} MB after boot, "
-              f"{a['rss'][-1]:.0f} MB after {args.reloads} reloads, reload {min(a['reload']):.2f}-"
-              f"{max(a['reload']):.2f} s")
+        baseline["asterisk"] = {}
+        for label, env in ASTERISK_ENVS:
+            a = baseline["asterisk"][label] = measure_asterisk(prefix, bdir / "out" / "asterisk", bdir / "asterisk",
+                                                              args.reloads, env)
+            print(f"baseline asterisk with one small flow ({label}): boot {a['boot']:.1f} s, {a['rss'][0]:.0f} MB "
+                  f"after boot, {a['rss'][-1]:.0f} MB after {args.reloads} reloads, reload {min(a['reload']):.2f}-"
+                  f"{max(a['reload']):.2f} s; {a['stats']}")
     for n in [int(x) for x in args.flows.split(",") if x.strip()]:
         bench(n, args.seed, work, prefix, baseline)
     return 0

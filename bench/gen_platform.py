@@ -1,9 +1,11 @@
 """Generate a realistic platform of N hotline flows (the kinds of examples/*.flow) for benchmarks.
 
     python bench/gen_platform.py --flows 2000 --out DIR [--seed S]
+    cd DIR && flowc check . && flowc compile . --target all --out ../build
 
 writes
 
+    DIR/flowc.toml               marks DIR as the project root (imports stay inside it)
     DIR/common/schedules.flow    shared schedules (office hours, nights, public holidays ...)
     DIR/common/surveys.flow      shared satisfaction surveys
     DIR/common/lists.flow        a shared blacklist
@@ -378,6 +380,8 @@ def generate(flows: int, out: Path, seed: str = "1") -> dict[str, int]:
     (out / "common").mkdir(parents=True)
     (out / "tenants").mkdir()
     (out / "flows").mkdir()
+    # The project root: imports stay inside it, and flowc runs from here (cd DIR && flowc ...).
+    (out / "flowc.toml").write_text("# a generated platform (bench/gen_platform.py)\n", encoding="utf-8")
     for rel, text in COMMON.items():
         (out / rel).write_text(text, encoding="utf-8")
     for t in range((flows + FLOWS_PER_TENANT - 1) // FLOWS_PER_TENANT):

@@ -60,7 +60,7 @@ def test_one_flow_or_many_write_the_same_shared_files(tmp_path: Path) -> None:
     assert a == b
     # the flows name the shared table instead of carrying one
     conf = (tmp_path / "out2" / "asterisk" / "r0.conf").read_text(encoding="utf-8")
-    assert "Gosub(flow--regions,${FLOWC_CALLER},1)" in conf and len(conf) < 20_000
+    assert "Gosub(flow--regions,${FLOWC_CALLER},1(${FLOWC_CALLER}))" in conf and len(conf) < 20_000
 
 
 def test_shared_files_are_kept_when_nothing_changed_and_checked(tmp_path: Path) -> None:

@@ -68,7 +68,8 @@ _KINDS = {
     # the rows of a prefix table: `exten => <digits or pattern>,1,<Goto, Hangup or Return>  ; note`
     # (Return(<region code>) in the shared region table, `_44XX` patterns in a flow's code map)
     "table": re.compile(r"(?:exten => (?:_X|_X\.|_[0-9]*(?:\[[0-9\-]+\]|N|Z)?\.|_[0-9]*X+|[0-9]+),1,"
-                        r"(?:Goto\([A-Za-z0-9_.\-]+,(?:s|\$\{EXTEN:1\}),1\)|Hangup\(\)|Return\([0-9]+\))"
+                        r"(?:Goto\([A-Za-z0-9_.\-]+,(?:s|\$\{EXTEN:1\}),1\)|Hangup\(\)|Return\([0-9]+\)"
+                        r"|Return\(\$\{CUT\(PASSTHRU\([0-9]{4}(?:-[0-9]{4}){9}\),-,\$\[\$\{ARG1:6:1\}\+1\]\)\}\))"
                         r"(?:  ; [\w.\- :…()]*)?(?:\n|\Z))+\Z"),
 }
 # free text that may stay literal in a Set() value: no expansion, quote, escape or separator
@@ -1021,6 +1022,36 @@ def _region_name(region_id: str) -> str:
     return r.name_zh if r.level == "province" else f"{regions.get_region(r.province_id).name_zh} {r.name_zh}"
 
 
+def _last_digit_rows(table) -> tuple[list[tuple[str, str]], set[str]]:
+    """The table's entries with every 6-digit prefix that has 7-digit exceptions folded into
+    one entry labelled `=` + the ten codes of its 7th digit: one pattern instead of up to
+    eleven (a default and its exceptions), which is what Asterisk's memory and reload time
+    follow (133,008 7-digit entries sit under 24,366 such prefixes)."""
+    from .. import regions
+
+    entries = dict(table.entries)
+    parents: dict[str, dict[str, str]] = {}
+    for prefix, code in table.entries:
+        if len(prefix) == 7:
+            parents.setdefault(prefix[:6], {})[prefix[6]] = code
+    for parent, kids in parents.items():
+        effective = table.lookup(parent) or regions.NO_REGION_CODE
+        for digit in kids:
+            del entries[parent + digit]
+        entries[parent] = "=" + "".join(kids.get(d, effective) for d in "0123456789")
+    return sorted(entries.items()), set(entries.values())
+
+
+def _region_return(label: str) -> str:
+    """Return(<code>), or for a folded 6-digit prefix the code of the caller's 7th digit
+    (ARG1 is the whole number: Gosub(<table>,<number>,1(<number>))): field 7th digit + 1
+    of the ten codes."""
+    if not label.startswith("="):
+        return f"Return({label})"
+    codes = "-".join(label[1 + 4 * i:5 + 4 * i] for i in range(10))
+    return f"Return(${{CUT(PASSTHRU({codes}),-,$[${{ARG1:6:1}}+1])}})"
+
+
 @functools.lru_cache(maxsize=8)
 def shared_regions_text(prefix: str) -> str:
     """flowc-regions.conf: the same text for every flow and every compile with this prefix."""
@@ -1033,9 +1064,9 @@ def shared_regions_text(prefix: str) -> str:
     top = shared_regions_context(prefix)
 
     def compute() -> list:
-        table = regions.shared_region_table()
-        actions = {code: f"Return({code})" for code in table.labels}
-        views = _split_table(top + "-", list(table.entries), actions, f"Return({regions.NO_REGION_CODE})")
+        entries, labels = _last_digit_rows(regions.shared_region_table())
+        actions = {label: _region_return(label) for label in labels}
+        views = _split_table(top + "-", entries, actions, f"Return({regions.NO_REGION_CODE})")
         views[0]["ctx"] = top
         return [[v["ctx"], v["comment"], v["body"]] for v in views]
 
@@ -1049,10 +1080,11 @@ def shared_regions_text(prefix: str) -> str:
         "; (it depends only on flowc's region data, docs/regions.md, and the context prefix).",
         ";",
         "; Deploy (docs/targets/asterisk.md): #include it once in extensions.conf, before the flows' files.",
-        f"; A flow calls Gosub({top},<normalised mobile or landline number>,1) and gets the region code",
+        f"; A flow calls Gosub({top},<number>,1(<number>)) with a normalised mobile or landline number and gets the region code",
         f"; in GOSUB_RETVAL: the city's, else the province's (a landline area code several cities share),",
         f"; {regions.NO_REGION_CODE} for a number the data does not place. Entries: {len(regions.shared_region_table().entries)}"
-        f" prefixes in {len(views)} contexts; each context holds at most {TABLE_LIMIT} patterns.",
+        f" prefixes in {len(views)} contexts; each context holds at most {TABLE_LIMIT} patterns. A 6-digit prefix",
+        "; whose 7-digit prefixes differ is one pattern: its ten codes, the 7th digit's cut out of them.",
         ";",
         "; Region codes: the province's GB/T 2260 code, then 00 for the province, else flowc's number of the city:",
         *legend,
