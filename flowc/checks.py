@@ -741,8 +741,30 @@ def check_unused(ctx: _Context) -> Iterator[Diagnostic]:
             yield error("W406", f"{kind} `{name}` is never used", decl.span, help="remove it, or use it in a step")
 
 
+def check_identifiers(ctx: _Context) -> Iterator[Diagnostic]:
+    """E230: names of one kind that flowc/names.py cannot give distinct identifiers (only a
+    collision of the digest suffix does that: names.py adds it to every name that needs it)."""
+    from .names import flow_names
+
+    flow = ctx.flow
+    spans = {"step": {n: s.span for n, s in ctx.steps.items()},
+             "survey": {n: s.span for n, s in flow.surveys.items()},
+             "tag": {}}
+    for t in [*flow.tags, *(a for s in flow.steps for a in s.actions if isinstance(a, ir.Tag))]:
+        spans["tag"].setdefault(t.key, t.span)
+    n = flow_names(flow)
+    for kind, group in n.clashes:
+        first, *others = group
+        same = getattr(n, kind + "s")[first]
+        for other in others:
+            yield error("E230", f"{kind}s `{first}` and `{other}` would both be `{same}` in the generated "
+                        "dialplans", spans[kind].get(other) or flow.span,
+                        help=f"rename one of the two {kind}s")
+
+
 CHECKS = [
     check_duplicate_steps,
+    check_identifiers,
     check_targets,
     check_references,
     check_groups,

@@ -24,6 +24,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E001": ("unreadable-file", "a flow file or an imported file cannot be read"),
     "E002": ("invalid-encoding", "the file is not valid UTF-8"),
     "E003": ("import-failed", "an import names a file that is missing, not a library, or imports itself"),
+    "E004": ("import-outside-project", "an import names a file outside the project root"),
     # E1xx: syntax
     "E101": ("unexpected-token", "the parser found a word or symbol where it expected something else"),
     "E102": ("unexpected-character", "a character that no word of the language starts with"),
@@ -59,6 +60,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E227": ("missing-setting", "a required setting is missing"),
     "E228": ("duplicate-setting", "a setting given twice in one block"),
     "E229": ("invalid-condition", "a branch condition of the wrong kind for this branch"),
+    "E230": ("identifier-collision", "two names of one kind would become the same engine identifier"),
+    "E231": ("invalid-id", "a flow `id` that is not 1 to 24 lower-case ASCII letters, digits or `_`"),
     # E3xx: flow semantics
     "E301": ("duplicate-menu-key", "two options of one menu use the same key"),
     "E302": ("too-many-options", "a menu with more than 10 options"),
@@ -87,6 +90,7 @@ CODES: dict[str, tuple[str, str]] = {
     "W406": ("unused-declaration", "a group, schedule, list or survey that nothing uses"),
     # E5xx: targets
     "E501": ("unsupported-on-target", "a feature the chosen target cannot express exactly"),
+    "E502": ("name-too-long", "a generated engine name cannot fit the engine's length limit"),
     # E6xx: running flows and scenarios
     "E601": ("invalid-scenario", "a scenario file that is malformed or refers to things the flow lacks"),
     # E7xx: across the flows of one output directory

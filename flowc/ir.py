@@ -360,6 +360,7 @@ class Flow(Node):
 
     ir_version: int = IR_VERSION
     name: str
+    id: str | None = None  # `id`: the flow's identifier in generated names (flowc/names.py)
     hotline: Hotline | None = None
     title: str | None = None
     timezone: str = "Asia/Shanghai"

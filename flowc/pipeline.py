@@ -16,6 +16,7 @@ from .checks import CheckOptions, check
 from .diagnostics import Diagnostic, FlowcError, error, has_errors
 from .gcpause import gc_paused
 from .parser import parse
+from .project import project_root
 from .source import SourceFile
 from .transform import transform
 
@@ -75,9 +76,13 @@ def parse_source(source: SourceFile) -> Loaded:
 class Workspace:
     """Loads files and their imports, caching modules by resolved path."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
         self.modules: dict[Path, Loaded] = {}
         self.sources: dict[str, SourceFile] = {}
+        # The folder imports may not leave (E004); None: each flow's project root
+        # (flowc/project.py: the nearest flowc.toml, [tool.flowc] or .git above the flow file,
+        # else the flow file's own folder).
+        self.root = Path(os.path.realpath(root)) if root is not None else None
 
     def read(self, path: Path, display: str) -> Loaded:
         key = path.resolve()
@@ -116,7 +121,8 @@ class Workspace:
             return Result(display, None, diags, self.sources)
         decls: dict[str, dict[str, object]] = {k: {} for k in ("phones", "groups", "schedules", "lists", "surveys")}
         self._merge(module, decls, diags)
-        self._imports(module, p.parent, decls, diags, damaged, chain=[p.resolve()])
+        root = self.root if self.root is not None else project_root(p.parent)
+        self._imports(module, p.parent, decls, diags, damaged, chain=[p.resolve()], root=root)
         opts = options or CheckOptions()
         opts.damaged = damaged
         if not module.flows and (module.imports or any(decls.values()) or "file" in damaged):
@@ -163,9 +169,25 @@ class Workspace:
                     table[decl.name] = decl
 
     def _imports(self, module: ir.Module, base: Path, decls: dict, diags: list[Diagnostic], damaged: set[str],
-                 chain: list[Path]) -> None:
+                 chain: list[Path], root: Path) -> None:
         for rel, span in module.imports:
             target = Path(os.path.normpath(base / rel))  # messages name `../lib.flow` as a plain path
+            # Before anything looks at the file: an import may only read the project's own flow
+            # files (not /etc/passwd, not a symlink out of the project, not a `.env` beside it),
+            # and a diagnostic must not reveal whether a file outside exists.
+            real = Path(os.path.realpath(target))
+            if not real.is_relative_to(root):
+                diags.append(error("E004", f"cannot import `{rel}`: it is outside the project", span,
+                                   label="outside the project root",
+                                   help=f"imports stay inside the project root, {_shown(root)} (symbolic links count "
+                                        "where they point): move the library into the project, or put a "
+                                        "flowc.toml in the project's top folder"))
+                continue
+            if target.suffix != ".flow" or real.suffix != ".flow":
+                diags.append(error("E003", f"cannot import `{rel}`: only `.flow` files can be imported", span,
+                                   help="libraries are .flow files holding phones, groups, schedules, lists "
+                                        "and surveys"))
+                continue
             if target.resolve() in chain:
                 cycle = " -> ".join(p.name for p in chain[chain.index(target.resolve()):] + [target.resolve()])
                 diags.append(error("E003", f"importing `{rel}` here closes an import cycle: {cycle}", span,
@@ -186,7 +208,13 @@ class Workspace:
                 diags.append(error("E003", f"`{rel}` defines a flow; only libraries (no `flow`) can be imported", span))
                 continue
             self._merge(lib, decls, diags)
-            self._imports(lib, target.parent, decls, diags, damaged, chain + [target.resolve()])
+            self._imports(lib, target.parent, decls, diags, damaged, chain + [target.resolve()], root)
+
+
+def _shown(folder: Path) -> str:
+    """A folder as messages name it: relative to the current directory when inside it."""
+    rel = os.path.relpath(folder)
+    return folder.as_posix() if rel == ".." or rel.startswith("../") else f"{rel}/" if rel != "." else "./"
 
 
 def _unreadable(display: str, exc: OSError) -> Diagnostic:

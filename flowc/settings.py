@@ -41,9 +41,12 @@ class TargetSettings(BaseModel):
     prompt_dir: str = ""  # "" = prompts are names relative to the engine's sound directory
     recording_dir: str
     recording_format: str = "wav"
-    voicemail_context: str = "default"  # Asterisk voicemail.conf context
+    # Asterisk voicemail.conf context of the mailboxes; "" = one per flow (its entry context),
+    # so two tenants' `voicemail 8000` are two mailboxes
+    voicemail_context: str = ""
     voicemail_profile: str = "default"  # FreeSWITCH mod_voicemail profile
-    voicemail_domain: str = "$${domain}"  # FreeSWITCH domain of the mailboxes
+    # FreeSWITCH directory domain of the mailboxes; "" = one per flow (its context name)
+    voicemail_domain: str = ""
     moh_class: str = "default"  # hold music class when a queue names none
     test_hooks: bool = False  # honour FLOWC_DRAWS (fixed random draws) for parity tests
 

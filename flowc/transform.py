@@ -14,6 +14,7 @@ from lark import Token, Tree
 
 from . import ir, literals
 from .diagnostics import Diagnostic, error
+from .names import FLOW_ID, FLOW_MAX
 from .phones import PhoneError, normalize_400, normalize_phone
 from .source import SourceFile, Span
 
@@ -448,6 +449,14 @@ class Transformer:
                     fields["hotline"] = ir.Hotline(number=h.number, carrier=h.carrier, span=self.span(arg))
                 except PhoneError as exc:
                     self.report("E211", exc.message, arg, label="not a valid 400 number", help=exc.hint)
+            elif kind == "flow_id":
+                ident = str(arg)
+                if FLOW_ID.match(ident) and len(ident) <= FLOW_MAX:
+                    fields["id"] = ident
+                else:
+                    self.report("E231", f"`{ident[:40]}` cannot be the flow's id", arg,
+                                label=f"not 1 to {FLOW_MAX} lower-case ASCII letters, digits or `_`",
+                                help="the id names the flow's files and contexts: e.g. `id shouhou`")
             elif kind == "flow_title":
                 fields["title"] = unquote(arg)
             elif kind == "flow_timezone":

@@ -44,6 +44,8 @@ SKIPPED: dict[str, str] = {
     "E309": "depends on the --year the flow is compiled for, not on the file; see test_holiday_calendar_years",
     "W403": "depends on the --year the flow is compiled for, not on the file; see test_holiday_calendar_years",
     "E501": "reported by `flowc compile` (a target's emitter), not by checking a file",
+    "E502": "reported by `flowc compile` for a setting (context_prefix), not by checking a file; see "
+            "tests/test_names.py",
     "E601": "reported for scenario files of `flowc test`, not for .flow files",
     "E701": "a conflict between two flows compiled into one output directory; see tests/test_build.py",
     "E702": "a conflict between two flows compiled into one output directory; see tests/test_build.py",

@@ -495,12 +495,12 @@ def test_voicemail_box_greeting_and_max_length() -> None:
     # S-VM-1: the step ends `max` after VoiceMail starts (TIMEOUT(absolute)), greeting and beep included
     assert [(app, args) for _, app, args in holiday][-4:] == [
         ("Playback", "support/holiday_greeting"), ("Set", "TIMEOUT(absolute)=180"),
-        ("VoiceMail", "2000@default,s"), ("Hangup", "")]
+        ("VoiceMail", "2000@flow-support_24x7,s"), ("Hangup", "")]  # the flow's own mailbox context
     after = [(app, args) for _, app, args in dp.contexts["flow-support_24x7-after_hours"]["s"]]
-    i = after.index(("VoiceMail", "2000@default,u"))
+    i = after.index(("VoiceMail", "2000@flow-support_24x7,u"))
     assert after[i - 1] == ("Set", "TIMEOUT(absolute)=180")
     assert "\n2000 => ,flowc support_24x7 2000,,,maxsecs=180" in files["support_24x7.voicemail.conf"]
-    assert "[default]" in files["support_24x7.voicemail.conf"]
+    assert "[flow-support_24x7]" in files["support_24x7.voicemail.conf"]
     # one mailbox with two limits: each step has its own absolute timeout, maxsecs is the longest
     flow = flow_text("""
 flow v {
@@ -1040,7 +1040,7 @@ flow q {
 
 
 def test_non_ascii_tag_keys_are_spelt_like_freeswitch() -> None:
-    # S-ACT-2: the CDR name is the same in both engines (lower.tag_ident).
+    # S-ACT-2: the CDR name is the same in both engines (flowc/names.py): pinyin + digest.
     flow = flow_text('flow f { number 400-800-1234 step a { tag 中心 = "华南" hangup } }')
     text = "\n".join(render(flow).values())
-    assert "CDR(flowc_tag_u4e2du5fc3)=华南" in text
+    assert "CDR(flowc_tag_zhongxin_260cca)=华南" in text

@@ -815,13 +815,15 @@ def test_voicemail_greeting_max_and_directory():
     sets = [d for a, d in actions(ext(root, "vm")) if a == "set"]
     acts = actions(ext(root, "vm"))
     # S-VM-1: the step ends `max` after the voicemail application starts, greeting and beep included
-    assert acts[acts.index(("voicemail", "default $${domain} 3650")) - 1] == ("sched_hangup", "+120 NORMAL_CLEARING")
+    assert acts[acts.index(("voicemail", "default flow-q 3650")) - 1] == ("sched_hangup", "+120 NORMAL_CLEARING")
     assert not any(d.startswith("execute_on_record_start") for d in sets)
     assert acts[0] == ("playback", "$${sounds_dir}/flowc/q/greeting.wav")  # S-VM-1: an ordinary prompt
     assert "skip_greeting=true" in sets and "skip_instructions=true" in sets
-    assert ("voicemail", "default $${domain} 3650") in actions(ext(root, "vm"))
+    # the flow's own directory domain (issue 10.6): another flow's box 3650 is another box
+    assert ("voicemail", "default flow-q 3650") in actions(ext(root, "vm"))
     directory = ET.fromstring(files["directory/q.xml"])
-    user = directory.find("user")
+    assert directory.find("domain").get("name") == "flow-q"
+    user = directory.find("domain/users/user")
     params = {p.get("name"): p.get("value") for p in user.iter("param")}
     assert user.get("id") == "3650" and params["sip-forbid-register"] == "true"
 
@@ -905,9 +907,10 @@ def test_cjk_names_become_identifiers():
           step 结束 { hangup } }""")
     main = next(v for k, v in text.items() if "/" not in k)
     root = ET.fromstring(main)
-    assert {e.get("name") for e in root.iter("extension")} >= {"u5f00u59cb", "u7ed3u675f"}
-    assert ("export", "flowc_tag_u4e2du5fc3=华南") in actions(root)  # the same CDR name as Asterisk (lower.tag_ident)
-    assert root.find("context").get("name") == "flow-u70edu7ebf"
+    # readable pinyin plus a digest of the name (flowc/names.py)
+    assert {e.get("name") for e in root.iter("extension")} >= {"kaishi_d2bb02", "jieshu_c7b24e"}
+    assert ("export", "flowc_tag_zhongxin_260cca=华南") in actions(root)  # the same CDR name as Asterisk
+    assert root.find("context").get("name") == "flow-rexian_4334e1"
 
 
 def test_unsafe_values_in_the_ir_are_refused_not_emitted():

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from .. import ir
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, error
+from ..names import ENGINE_NAME_MAX, PREFIX_MAX, flow_names
 from ..gcpause import gc_paused
 from . import lower
 from .base import Target
@@ -138,9 +139,6 @@ def _line(node) -> int:
     return node.span.line if node is not None and node.span is not None else 0
 
 
-def _tag_var(key: str) -> str:
-    """CDR variable of a tag: `flowc_tag_<key>`, non-ASCII keys as lower.ident() spells them."""
-    return "flowc_tag_" + lower.tag_ident(key)
 
 
 def _phone_label(phone: ir.Phone) -> str:
@@ -172,16 +170,20 @@ class DialView:
 
 
 class _Names:
-    """Context names of one flow, all unique and dialplan-safe."""
+    """Context names of one flow (flowc/names.py spells them): all unique, dialplan-safe and
+    within AST_MAX_CONTEXT; the entry context is also the flow's voicemail context."""
 
-    def __init__(self, flow: ir.Flow, prefix: str):
-        self.flow_ident = lower.ident(flow.name)
-        self.entry = prefix + self.flow_ident
-        steps = lower.unique_idents([s.name for s in flow.steps])
-        self.step = {name: f"{self.entry}-{i}" for name, i in steps.items()}
+    def __init__(self, flow: ir.Flow, prefix: str, voicemail_context: str = ""):
+        n = flow_names(flow)
+        self.flow_ident = n.flow
+        self.entry = n.entry(prefix, flow.name)
+        self.step = {name: f"{self.entry}-{i}" for name, i in n.steps.items()}
         self.lib = f"{self.entry}--lib"
-        surveys = lower.unique_idents(sorted(flow.surveys))
-        self.survey = {name: f"{self.entry}--survey-{i}" for name, i in surveys.items()}
+        self.survey = {name: f"{self.entry}--survey-{i}" for name, i in n.surveys.items()}
+        self.tag = {key: f"flowc_tag_{i}" for key, i in n.tags.items()}  # CDR variables (S-ACT-2)
+        # voicemail.conf context of the flow's mailboxes: its own unless voicemail_context says
+        # otherwise, so that two tenants' `voicemail 8000` are two mailboxes
+        self.voicemail = voicemail_context or self.entry
 
 
 # ====================================================================== the target
@@ -233,6 +235,22 @@ class AsteriskTarget(Target):
         if opts.dial_template.count("{number}") != 1 or "&" in opts.dial_template or \
                 not _safe(opts.dial_template.replace("{number}", "1"), "dialstring"):
             need(False, f"the dial template `{opts.dial_template}` cannot be used in Dial()", None)
+        out.extend(self._name_problems(flow))
+        return out
+
+    def _name_problems(self, flow: ir.Flow) -> list[Diagnostic]:
+        """E502: flowc/names.py keeps `<flow>-<step>` and its helpers' suffixes within
+        PREFIX_MAX characters of AST_MAX_CONTEXT; only the settings can go beyond."""
+        opts = self.options
+        out = []
+        if len(opts.context_prefix) > PREFIX_MAX:
+            out.append(error("E502", f"asterisk: the context prefix `{opts.context_prefix}` is longer than "
+                             f"{PREFIX_MAX} characters: context names could exceed Asterisk's {ENGINE_NAME_MAX}",
+                             flow.span, help=f"use a prefix of at most {PREFIX_MAX} characters (context_prefix)"))
+        if len(opts.voicemail_context) > ENGINE_NAME_MAX:
+            out.append(error("E502", f"asterisk: the voicemail context `{opts.voicemail_context[:40]}…` is longer "
+                             f"than Asterisk's {ENGINE_NAME_MAX} characters", flow.span,
+                             help="shorten voicemail_context, or leave it empty (a context per flow)"))
         return out
 
     def _ring_times(self, flow: ir.Flow, step: ir.Step):
@@ -352,7 +370,7 @@ class _Builder:
         self.t = target
         self.flow = flow
         self.opts = target.options
-        self.names = _Names(flow, self.opts.context_prefix)
+        self.names = _Names(flow, self.opts.context_prefix, self.opts.voicemail_context)
         self.file = _basename(flow.span.file if flow.span else None)
         self.moh: dict[str, dict] = {}  # prompt -> class view
         self.lib: set[str] = set()
@@ -424,7 +442,7 @@ class _Builder:
             "tables": self.tables,
             "queues": self.queues,
             "mailboxes": list(self.mailboxes.values()),
-            "voicemail_context": self.opts.voicemail_context,
+            "voicemail_context": self.names.voicemail,
             "moh": list(self.moh.values()),
             "regions": any(isinstance(s.terminal, ir.Branch) and s.terminal.on == "region" for s in flow.steps),
         }
@@ -464,7 +482,7 @@ class _Builder:
         if isinstance(a, ir.Play):
             return {"kind": "play", "prompt": self.prompt(a.prompt)}
         if isinstance(a, ir.Tag):
-            return {"kind": "tag", "var": _tag_var(a.key), "value": a.value,
+            return {"kind": "tag", "var": self.names.tag[a.key], "value": a.value,
                     "about": f"{where}tag {a.key} = \"{a.value}\" (S-ACT-2)"}
         if isinstance(a, ir.Record):
             self.lib.add("record")
@@ -762,7 +780,7 @@ class _Builder:
         entry = self.mailboxes.setdefault(box, {"box": box, "max": maxsecs, "line": _line(t), "step": step.name})
         if int(maxsecs) > int(entry["max"]):
             entry.update(max=maxsecs, line=_line(t), step=step.name)
-        return {"box": box, "context": escape(self.opts.voicemail_context, "word"),
+        return {"box": box, "context": escape(self.names.voicemail, "word"),
                 "greeting": self.prompt(t.greeting) if t.greeting else None, "max": secs(t.max_length)}
 
     # -------------------------------------------------------------- surveys and the library

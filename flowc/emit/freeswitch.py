@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 
 from .. import ir
+from ..names import flow_names
 from ..diagnostics import Diagnostic
 from ..gcpause import gc_paused
 from . import lower
@@ -333,7 +334,8 @@ class FreeSwitchTarget(Target):
                 flow=flow, context=b.context, fifos=b.fifos)
         if b.mailboxes:
             out[f"directory/{b.flow_id}.xml"] = self.env.get_template("directory.xml.j2").render(
-                flow=flow, context=b.context, mailboxes=b.mailboxes, domain=self.options.voicemail_domain)
+                flow=flow, context=b.context, mailboxes=b.mailboxes, domain=b.voicemail_domain,
+                own_domain=not self.options.voicemail_domain)
         return {name: check_preprocessor_safe(name, text) for name, text in out.items()}
 
 
@@ -608,11 +610,16 @@ class _Builder:
         self.opts = target.options
         self.flow = flow
         self.years = target.years
-        self.flow_id = lower.ident(flow.name)
-        self.context = fs_token(self.opts.context_prefix + self.flow_id)
+        n = flow_names(flow)  # flowc/names.py: readable, unique, within every limit
+        self.flow_id = n.flow
+        self.context = fs_token(n.entry(self.opts.context_prefix, flow.name))
         self.regions_context = fs_token(shared_regions_context(self.opts.context_prefix))
-        self.step_ids = lower.unique_idents([s.name for s in flow.steps])
-        self.survey_ids = lower.unique_idents(sorted(flow.surveys))
+        self.step_ids = n.steps
+        self.survey_ids = n.surveys
+        # directory domain of the flow's mailboxes: its own (the context's name) unless
+        # voicemail_domain says otherwise, so that two tenants' `voicemail 8000` are two boxes
+        self.voicemail_domain = _path_setting(self.opts.voicemail_domain) or self.context
+        self.tag_ids = n.tags
         self.extensions: list[Extension] = []
         self.fifos: list[Fifo] = []
         self.mailboxes: list[str] = []
@@ -766,8 +773,8 @@ class _Builder:
     # ------------------------------------------------------------------ actions (§2)
 
     def tag(self, t: ir.Tag) -> Action:
-        # The same CDR name as the Asterisk target: ASCII keys as written, others spelt by ident().
-        return Action("export", f"flowc_tag_{fs_token(lower.tag_ident(t.key))}={fs_text(t.value)}")
+        # The same CDR name as the Asterisk target (flowc/names.py spells the key).
+        return Action("export", f"flowc_tag_{fs_token(self.tag_ids[t.key])}={fs_text(t.value)}")
 
     def record_start(self, days: int) -> list[Action]:
         """S-ACT-3: the whole call, both directions, retention in the name and metadata."""
@@ -1285,8 +1292,7 @@ class _Builder:
         if t.greeting:
             acts += [Action("set", "skip_greeting=true"), Action("set", "skip_instructions=true")]
         acts += [Action("sched_hangup", f"+{int(t.max_length)} NORMAL_CLEARING"),
-                 Action("voicemail", f"{fs_token(self.opts.voicemail_profile)} "
-                                     f"{_path_setting(self.opts.voicemail_domain)} {box}"),
+                 Action("voicemail", f"{fs_token(self.opts.voicemail_profile)} {self.voicemail_domain} {box}"),
                  self.hangup()]
         return [self.simple(step, acts)]
 

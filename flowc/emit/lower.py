@@ -1,5 +1,5 @@
 """Target-neutral lowering shared by the emitters: schedules as boolean expressions over
-simple clock tests, holiday calendars expanded into date sets, identifiers for names.
+simple clock tests, holiday calendars expanded into date sets.
 
 Both engines can evaluate the same few primitive tests on the call's local time:
 the ISO weekday, the date as YYYYMMDD, the month-day as MMDD, and the time as HHMM.
@@ -9,7 +9,6 @@ and FreeSWITCH emitters only translate leaves and `and`/`or`/`not` into their sy
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -187,49 +186,21 @@ def compact_date_regex(dates: tuple[str, ...]) -> str:
 
 
 # ------------------------------------------------------------------ names
-
-
-_IDENT_OK = re.compile(r"[A-Za-z0-9_]")
+# flowc/names.py is the one place that spells identifiers; these names stay for callers.
 
 
 def ident(name: str) -> str:
-    """An ASCII identifier for a flow or step name, stable and readable.
+    """An engine identifier for a step-like name (flowc.names.ident)."""
+    from ..names import ident as _ident
 
-    ASCII letters, digits and `_` stay; `.` (from lifted blocks: `main.1`) becomes `-`;
-    every other character becomes `u` + its hex code point (`开始` -> `u5f00u59cb`), so
-    distinct names stay distinct and nothing a dialplan treats specially survives.
-    """
-    out = []
-    for ch in name:
-        if _IDENT_OK.match(ch):
-            out.append(ch)
-        elif ch == ".":
-            out.append("-")
-        else:
-            out.append(f"u{ord(ch):x}")
-    return "".join(out) or "_"
-
-
-def tag_ident(key: str) -> str:
-    """How a statistics tag's key is spelt in CDR variable names (`flowc_tag_<this>`), the
-    same in both engines: ASCII keys as written, any other key as ident() spells it
-    (`中心` -> `u4e2du5fc3`), so CDR tools never meet non-ASCII variable names."""
-    return key if re.fullmatch(r"[A-Za-z0-9_]+", key) else ident(key)
+    return _ident(name)
 
 
 def unique_idents(names: list[str]) -> dict[str, str]:
-    """ident() for each name, made unique with a numeric suffix in the names' order."""
-    out: dict[str, str] = {}
-    used: set[str] = set()
-    for n in names:
-        base = ident(n)
-        cand, i = base, 2
-        while cand.lower() in used:
-            cand = f"{base}_{i}"
-            i += 1
-        used.add(cand.lower())
-        out[n] = cand
-    return out
+    """Identifiers for a set of names of one kind (flowc.names.idents)."""
+    from ..names import idents
+
+    return idents(names)
 
 
 # ------------------------------------------------------------------ region branches

@@ -257,10 +257,16 @@ def compile_for_engine(flow_path: Path, out: Path) -> dict:
         elif rel.startswith("directory/"):
             body = text.replace("<include>", "").replace("</include>", "")
             d = out / "directory.xml"
-            d.write_text('<domain name="$${domain}">\n<params><param name="dial-string" '
-                         'value="loopback/${dialed_user}/sim-phones"/></params>\n'
-                         f"<groups><group name=\"default\"><users>\n{body}\n</users></group></groups>\n</domain>\n",
-                         encoding="utf-8")
+            if "<domain " in body:  # the flow's own domain (the default), beside the harness's usual one
+                d.write_text(body + '\n<domain name="$${domain}">\n<params><param name="dial-string" '
+                             'value="loopback/${dialed_user}/sim-phones"/></params>\n'
+                             '<groups><group name="default"><users/></group></groups>\n</domain>\n',
+                             encoding="utf-8")
+            else:  # users for a shared voicemail_domain
+                d.write_text('<domain name="$${domain}">\n<params><param name="dial-string" '
+                             'value="loopback/${dialed_user}/sim-phones"/></params>\n'
+                             f"<groups><group name=\"default\"><users>\n{body}\n</users></group></groups>\n"
+                             "</domain>\n", encoding="utf-8")
             info["directory"] = str(d)
     # mod_voicemail as docs/targets/freeswitch.md asks: no silence detection, long messages
     vm = out / "voicemail.conf.xml"
