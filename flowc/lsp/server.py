@@ -70,6 +70,7 @@ class FlowServer(LanguageServer):
         self.modules: dict[tuple[str, str], object] = {}
         self.debounce = DEBOUNCE_SECONDS
         self._files_listed: tuple[float, set[str]] | None = None
+        self.trees: dict[str, tuple[str, object]] = {}  # path -> (text, parse tree) of its last check
 
     # ------------------------------------------------------------ documents and indexes
 
@@ -239,11 +240,32 @@ server = FlowServer()
 
 def _check(ls: FlowServer, path: str, text: str):
     from ..checks import CheckOptions
+    from ..diagnostics import FlowcError, error
+    from ..parser import parse
     from ..pipeline import Workspace, parse_source
     from ..source import SourceFile
+    from ..transform import transform
+    from .incremental import update
 
     class Buffers(Workspace):
-        """Reads open editors' buffers instead of the files on disk."""
+        """Reads open editors' buffers instead of the files on disk, and parses the edited
+        document incrementally when the edit lies inside one step (lsp/incremental.py)."""
+
+        def load_text(self, display: str, text: str):
+            source = SourceFile(display, text)
+            self.sources[display] = source
+            previous = ls.trees.pop(display, None)
+            tree = update(previous[0], previous[1], text) if previous else None
+            if tree is None:
+                try:
+                    tree = parse(source)
+                except FlowcError as exc:
+                    return None, exc.diagnostics, set()
+            ls.trees[display] = (text, tree)
+            try:
+                return transform(source, tree)
+            except RecursionError:
+                return None, [error("E105", "the file is nested too deeply to process", source.span(1, 1))], set()
 
         def read(self, p: Path, display: str):
             buffered = ls.open_text(str(p.resolve()))
