@@ -12,6 +12,7 @@ import re
 import tomllib
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,6 +23,7 @@ class SettingsError(ValueError):
 
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_\-./]*\Z")
 _SAFE_WORD = re.compile(r"[A-Za-z0-9_\-.]*\Z")
+_DSN = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,63}\Z")  # safe in a config section, SQL-free, in Lua and XML
 # A dial template is exactly one channel: the technology, `/`, then characters that are
 # never a separator of several destinations (Asterisk `&`, FreeSWITCH `,` `|` `:_:`), an
 # argument separator, a variable block (`[...]`, `{...}`) or an expansion (`$`).
@@ -49,6 +51,12 @@ class TargetSettings(BaseModel):
     voicemail_domain: str = ""
     moh_class: str = "default"  # hold music class when a queue names none
     test_hooks: bool = False  # honour FLOWC_DRAWS (fixed random draws) for parity tests
+    # Where cross-call state (the round-robin positions, S-DIAL-5) lives: "local" = this
+    # server's AstDB / mod_db; "postgresql" = one position per platform in PostgreSQL through
+    # the ODBC connection `state_dsn` (S-STATE-1/2, docs/deploy.md "Several servers")
+    state: Literal["local", "postgresql"] = "local"
+    state_dsn: str = ""  # res_odbc class (Asterisk) / unixODBC DSN (FreeSWITCH) of the state database
+    state_script: str = "flowc-state.lua"  # FreeSWITCH: the generated Lua script, in script_dir or absolute
 
     @field_validator("dial_template")
     @classmethod
@@ -66,7 +74,7 @@ class TargetSettings(BaseModel):
             raise ValueError("may only contain letters, digits, `_`, `-` and `.`")
         return v
 
-    @field_validator("prompt_dir", "recording_dir")
+    @field_validator("prompt_dir", "recording_dir", "state_script")
     @classmethod
     def _path(cls, v: str) -> str:
         if not _SAFE_PATH.match(v) or ".." in v.split("/"):
@@ -75,6 +83,22 @@ class TargetSettings(BaseModel):
         if v == "/" or "//" in v:
             raise ValueError("must be a directory below `/`, without empty parts (`//`)")
         return v
+
+    @field_validator("state_dsn")
+    @classmethod
+    def _dsn(cls, v: str) -> str:
+        if v and not _DSN.match(v):
+            raise ValueError("must be a DSN name: a letter, then letters, digits, `_` or `-`")
+        return v
+
+    @model_validator(mode="after")
+    def _state(self) -> "TargetSettings":
+        if self.state == "postgresql" and not self.state_dsn:
+            raise ValueError('state = "postgresql" needs state_dsn, the ODBC connection of the state '
+                             'database, e.g. state_dsn = "flowc"')
+        if self.state == "local" and self.state_dsn:
+            raise ValueError('state_dsn is only used with state = "postgresql"')
+        return self
 
     @field_validator("voicemail_domain")
     @classmethod
@@ -201,7 +225,7 @@ def _problem(where: str, e) -> str:
     """One pydantic error as `asterisk.test_hooks: ...`, naming the option as the user writes it."""
     loc = ".".join(map(str, e["loc"]))
     msg = str(e["msg"]).removeprefix("Value error, ")
-    return f"{where}{loc}: {msg}" if loc else msg
+    return f"{where}{loc}: {msg}" if loc else f"{where.rstrip('.')}: {msg}" if where else msg
 
 
 def _fs_settings(data: dict) -> TargetSettings:

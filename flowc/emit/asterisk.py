@@ -35,7 +35,7 @@ from .. import ir
 from ..diagnostics import Diagnostic, error
 from ..names import ENGINE_NAME_MAX, PREFIX_MAX, flow_names
 from ..gcpause import gc_paused
-from . import lower
+from . import lower, state
 from .base import Target
 
 __all__ = ["AsteriskTarget", "UnsafeValue", "escape"]
@@ -341,7 +341,12 @@ class AsteriskTarget(Target):
 
     def shared_outputs(self) -> dict[str, str]:
         """The region table every flow's `branch region` uses (see "regions" below)."""
-        return {REGIONS_FILE: shared_regions_text(self.options.context_prefix)}
+        out = {REGIONS_FILE: shared_regions_text(self.options.context_prefix)}
+        if self.options.state == "postgresql":  # S-STATE-1: docs/deploy.md "Several servers"
+            out[state.SCHEMA_FILE] = state.schema_text()
+            out[state.FUNC_ODBC_FILE] = state.func_odbc_text(self.options.state_dsn)
+            out[state.RES_ODBC_FILE] = state.res_odbc_text(self.options.state_dsn)
+        return out
 
     # ------------------------------------------------------------------ shared with the builder
 
@@ -593,6 +598,8 @@ class _Builder:
         """Code that sets FLOWC_START, the index of the first phone (S-DIAL-4/5/6)."""
         if group.strategy is ir.Strategy.ROUND_ROBIN:
             key = escape(f"flowc_rr/{self.flow.name}/{group.name}", "dbkey")
+            if self.opts.state == "postgresql":
+                return self.shared_start_lines(group, n, key)
             return ([f"Set(FLOWC_START=$[0${{FILTER(0-9,${{DB({key})}})}} % {n}])",
                      f"Set(DB({key})=$[(${{FLOWC_START}} + 1) % {n}])"],
                     f"round_robin: position in AstDB {key}, moved on every use (S-DIAL-5)")
@@ -608,6 +615,20 @@ class _Builder:
             why = "ratio: one weighted draw picks the first phone (S-DIAL-6, S-RAND-1)"
         count = " + ".join(f"(${{FLOWC_R}} > {b})" for b in bounds) or "0"
         return [f"Gosub({self.names.lib},draw,1)", f"Set(FLOWC_START=$[{count}])"], why
+
+    def shared_start_lines(self, group: ir.Group, n: int, key: str) -> tuple[list[str], str]:
+        """S-STATE-1/2: the platform's position from PostgreSQL (func_odbc FLOWC_RR, one atomic
+        statement); when the database cannot be reached, this server's AstDB position,
+        with a WARNING in the log."""
+        flow_arg, group_arg = escape(self.flow.name, "name"), escape(group.name, "name")
+        down = '$["${FLOWC_RRS}" = ""]'
+        return ([f"Set(FLOWC_RRS=${{FILTER(0-9,${{FLOWC_RR({flow_arg},{group_arg})}})}})",
+                 f"ExecIf({down}?Log(WARNING,flowc shared state unreachable - round_robin {key} starts at "
+                 "the local AstDB position (S-STATE-2)))",
+                 f"Set(FLOWC_START=$[0${{FILTER(0-9,${{IF({down}?${{DB({key})}}:${{FLOWC_RRS}})}})}} % {n}])",
+                 f"ExecIf({down}?Set(DB({key})=$[(${{FLOWC_START}} + 1) % {n}]))"],
+                f"round_robin: the platform's position in PostgreSQL (func_odbc FLOWC_RR, S-STATE-1), "
+                f"else AstDB {key} (S-STATE-2)")
 
     def dial_view(self, step, t: ir.Dial, view):
         return {"dial": self.make_dial(t.dest, t.ring, t.survey, t.outcomes, t)}

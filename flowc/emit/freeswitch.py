@@ -33,7 +33,7 @@ from .. import ir
 from ..names import flow_names
 from ..diagnostics import Diagnostic
 from ..gcpause import gc_paused
-from . import lower
+from . import lower, state
 from .base import Target
 
 # ====================================================================== escaping (the one place)
@@ -322,7 +322,11 @@ class FreeSwitchTarget(Target):
 
     def shared_outputs(self) -> dict[str, str]:
         """The region table every flow's `branch region` uses (see "regions" above)."""
-        return {REGIONS_FILE: shared_regions_xml(self.options.context_prefix)}
+        out = {REGIONS_FILE: shared_regions_xml(self.options.context_prefix)}
+        if self.options.state == "postgresql":  # S-STATE-1: docs/deploy.md "Several servers"
+            out[state.SCHEMA_FILE] = state.schema_text()
+            out[state.LUA_FILE] = state.lua_text(self.options.state_dsn)
+        return out
 
     @gc_paused
     def render(self, flow: ir.Flow) -> dict[str, str]:
@@ -959,7 +963,14 @@ class _Builder:
             # S-DIAL-4/5/6: pick the first phone k (0-based) into flowc_first, then one bridge
             # of the rotation k, k+1, ... written once, with the phones in arrays indexed at
             # run time: the step grows linearly with the group (one bridge per k was n^2).
-            if strategy is ir.Strategy.ROUND_ROBIN:
+            if strategy is ir.Strategy.ROUND_ROBIN and self.opts.state == "postgresql":
+                script = self.opts.state_script
+                conds.append(Condition(brk="never", comment=f"round_robin: the platform's position in PostgreSQL "
+                                       f"({script}, S-STATE-1), else mod_db realm flowc_rr, key "
+                                       f"{flow.name}/{group.name} (S-STATE-2); sets flowc_first", actions=[
+                    Action("lua", f"{script} {fs_token(flow.name)} {fs_token(group.name)} {n}"),
+                ]))
+            elif strategy is ir.Strategy.ROUND_ROBIN:
                 key = f"{fs_token(flow.name)}\\/{fs_token(group.name)}"
                 conds.append(Condition(brk="never", comment=f"round_robin: the position in mod_db realm flowc_rr, "
                                        f"key {flow.name}/{group.name}, moves on every dial (S-DIAL-5)", actions=[

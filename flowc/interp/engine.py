@@ -15,15 +15,22 @@ from __future__ import annotations
 import bisect
 import random
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from .. import ir
 from .trace import Event, Trace, prompt_name
 from .world import DTMF_STEP_MS, DTMF_TONE_MS, DtmfItem, World
 
-if TYPE_CHECKING:
-    from .session import Session
+
+
+class Session(Protocol):
+    """What a call needs of the session it runs in (flowc.interp.session.Session, which uses
+    this module; this module does not import it): state shared by its calls."""
+
+    shared: dict
+
+    def local_positions(self, server: str) -> dict: ...
 
 __all__ = ["FlowRuntimeError", "Program"]
 
@@ -355,9 +362,16 @@ class _DialPlan:
             r = call.draw()
             return self.rotations[(r * n + 99) // 100 - 1], {"draw": r}
         if s is ir.Strategy.ROUND_ROBIN:  # S-DIAL-5: the position moves on every dial
-            positions = call.session.positions
+            world, session = call.world, call.session
+            if world.state == "postgresql" and not world.state_down:  # S-STATE-1: one per platform
+                dials = session.shared.get(self.group, 0)
+                session.shared[self.group] = dials + 1
+                return self.rotations[dials % n], {"position": dials % n + 1, "state": "shared"}
+            positions = session.local_positions(world.server)  # this server's AstDB / mod_db
             i = positions.get(self.group, 0) % n
             positions[self.group] = (i + 1) % n
+            if world.state == "postgresql":  # S-STATE-2: the store is down
+                return self.rotations[i], {"position": i + 1, "state": "fallback"}
             return self.rotations[i], {"position": i + 1}
         if s is ir.Strategy.RATIO:  # S-DIAL-6: first running total that reaches r
             r = call.draw()

@@ -29,7 +29,7 @@ SUFFIX = ".scenarios.yaml"
 
 # Settings of a call, as the harnesses name them.
 WORLD_KEYS = ("caller", "time", "dtmf", "phones", "default_phone", "caller_hangup_after", "prompt_seconds",
-              "prompt_duration", "max_seconds", "seed", "draws")
+              "prompt_duration", "max_seconds", "seed", "draws", "server", "state", "state_down")
 # Harness settings with no meaning for the interpreter; accepted so one file can drive both.
 IGNORED_KEYS = ("caller_name", "caller_audio", "caller_var", "restart_before")
 SCENARIO_KEYS = ("name", "description", "calls", "expect", "expect_exactly", "tolerance", *WORLD_KEYS, *IGNORED_KEYS)
@@ -45,7 +45,7 @@ DECISION_FIELDS: dict[str, tuple[str, ...]] = {
     "survey": ("survey", "result"),
 }
 # Extra fields the full trace has on observable events, also allowed in expectations.
-_EXTRA_FIELDS = {"dial": ("ring", "group", "strategy", "step", "draw", "position"), "hangup": ("why",),
+_EXTRA_FIELDS = {"dial": ("ring", "group", "strategy", "step", "draw", "position", "state"), "hangup": ("why",),
                  "play": ("file",), "queue": ("group",)}
 # The field a scalar stands for: `- play: welcome`, `- hangup: phone`.
 _SHORTHAND = {"play": "prompt", "input": "digits", "dial": "phones", "connect": "phone", "queue": "action",

@@ -2,7 +2,10 @@
 
 The only cross-call state of a flow is the round-robin position of each group (S-DIAL-5).
 A `Session` keeps it between `call()`s, as Asterisk's AstDB and FreeSWITCH's mod_db do
-between calls; `reset()` clears it, like a fresh deployment. Everything else (phone
+between calls; `reset()` clears it, like a fresh deployment. A session is a whole platform:
+each server (the call's `server`) has its own local positions, and with `state:
+postgresql` the platform shares one position per group (S-STATE-1) unless the call's
+`state_down` makes it fall back to its server's (S-STATE-2). Everything else (phone
 attempt counters, draws, tags) belongs to one call.
 """
 
@@ -50,7 +53,9 @@ class Session:
             flow = load_flow(flow)
         self.flow = flow
         self.program = Program(flow)
-        self.positions: dict[str, int] = {}  # round-robin position per group (S-DIAL-5)
+        self.positions: dict[str, int] = {}  # round-robin position per group (S-DIAL-5) on server "1"
+        self.servers: dict[str, dict[str, int]] = {}  # the same on the other servers
+        self.shared: dict[str, int] = {}  # dials per group in the shared store (S-STATE-1)
         self.calls_made = 0
 
     def call(self, world: World | None = None, **options: Any) -> Trace:
@@ -71,7 +76,13 @@ class Session:
     def reset(self) -> None:
         """Forget the cross-call state, as a newly deployed flow."""
         self.positions.clear()
+        self.servers.clear()
+        self.shared.clear()
         self.calls_made = 0
+
+    def local_positions(self, server: str) -> dict[str, int]:
+        """The round-robin positions kept by one server (its AstDB / mod_db)."""
+        return self.positions if server == "1" else self.servers.setdefault(server, {})
 
     def __repr__(self) -> str:
         return f"<Session {self.flow.name}: {self.calls_made} call(s)>"

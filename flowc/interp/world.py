@@ -326,13 +326,19 @@ class World:
     max_ms: int = 120_000
     seed: int = 0
     draws: tuple[int, ...] = ()
+    # the platform (S-STATE-1/2): which server takes the call, where round-robin positions
+    # live ("local" or "postgresql"), and whether that database is unreachable for this call
+    server: str = "1"
+    state: str = "local"
+    state_down: bool = False
 
     @classmethod
     def build(cls, *, caller: str | None = None, time: Any = None, dtmf: Any = None,
               phones: Mapping[str, Any] | Iterable[str] | None = None, default_phone: Any = None,
               caller_hangup_after: Any = None, prompt_seconds: Any = None,
               prompt_duration: Mapping[str, Any] | None = None, max_seconds: Any = None,
-              seed: Any = None, draws: Iterable[Any] | None = None) -> "World":
+              seed: Any = None, draws: Iterable[Any] | None = None, server: Any = None,
+              state: Any = None, state_down: Any = None) -> "World":
         """Parse harness-style values; raises WorldError naming the bad setting."""
         kwargs: dict[str, Any] = {}
         with _setting("caller"):
@@ -365,6 +371,21 @@ class World:
                 kwargs["seed"] = _integer(seed, "seed")
         with _setting("draws"):
             kwargs["draws"] = tuple(_draw(d) for d in (draws or ()))
+        with _setting("server"):
+            if server is not None:
+                if isinstance(server, bool) or not isinstance(server, (str, int)) or not str(server).strip():
+                    raise WorldError(f"server: expected a server name such as 1 or pbx-b, got {server!r}")
+                kwargs["server"] = str(server).strip()
+        with _setting("state"):
+            if state is not None:
+                if state not in ("local", "postgresql"):
+                    raise WorldError(f"state: expected local or postgresql, got {state!r}")
+                kwargs["state"] = state
+        with _setting("state_down"):
+            if state_down is not None:
+                if not isinstance(state_down, bool):
+                    raise WorldError(f"state_down: expected true or false, got {state_down!r}")
+                kwargs["state_down"] = state_down
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -381,6 +402,10 @@ class World:
             "max_seconds": self.max_ms / 1000,
             "seed": self.seed,
             "draws": list(self.draws),
+            # the platform settings only when they differ from one server with local state
+            **({"server": self.server} if self.server != "1" else {}),
+            **({"state": self.state} if self.state != "local" else {}),
+            **({"state_down": True} if self.state_down else {}),
         }
 
     def behaviours(self, number: str) -> tuple[PhoneBehaviour, ...]:
