@@ -311,3 +311,21 @@ def test_mutated_flows_format_or_report():
         assert fmt.format_text(out, "m.flow") == out
         assert signature(out) == signature(text)
     assert formatted > 30
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_FLOWS if p not in WELL_FORMED], ids=lambda p: p.name)
+def test_files_with_syntax_errors_get_the_checkers_diagnostics(path: Path):
+    """`flowc fmt` reports exactly what `flowc check` reports for a file it cannot read."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pytest.skip("not UTF-8: the command reports E002 before formatting")
+    if "\x00" in text:
+        pytest.skip("a NUL byte: the command reports E002 before formatting")
+    with pytest.raises(FlowcError) as exc:
+        fmt.format_text(text, str(path))
+    try:
+        parse(SourceFile(str(path), text))
+    except FlowcError as expected:
+        assert exc.value.diagnostics == expected.diagnostics
