@@ -256,6 +256,17 @@ async def test_hover(client: LanguageClient, workspace: Path):
     sz = await hover(client, ruri, where(region_text, "shenzhen"))
     assert "深圳" in sz and "city" in sz
     close_doc(client, ruri)
+
+    ext_text = ('phone li 13811110002\nflow s {\n  number 4008001234\n\n  step start {\n    extension {\n'
+                '      101 li\n      102 "021-5080 0103"\n      000 -> start\n    }\n  }\n}\n')
+    ext_flow = workspace / "ext.flow"
+    ext_flow.write_text(ext_text, encoding="utf-8")
+    euri = await open_doc(client, ext_flow)
+    assert "rings `li`" in await hover(client, euri, where(ext_text, "101 li"))
+    assert "goes to step `start`" in await hover(client, euri, where(ext_text, "000 ->"))
+    landline = await hover(client, euri, where(ext_text, "021-5080", offset=1))
+    assert "landline" in landline and "021" in landline and "上海" in landline
+    close_doc(client, euri)
     close_doc(client, uri)
 
 

@@ -186,6 +186,15 @@ class _Walker:
         elif kind == "phone_decl":
             tok = children[2]
             self.add(tok, "number", "value", quoted=tok.type == "STRING")
+        elif kind == "extension_entry":
+            dest = children[1] if len(children) > 1 else None
+            if isinstance(dest, Tree) and dest.data in ("phone_name", "phone_literal"):
+                what = f"rings {'`' + str(dest.children[0]) + '`' if dest.data == 'phone_name' else str(dest.children[0])}"
+            else:
+                target = children[-1]
+                what = "goes to " + (f"step `{target.children[0]}`" if isinstance(target, Tree) and
+                                     target.data == "target_ref" else "the block written after it")
+            self.add(children[0], "extension", "value", what)
         elif kind == "flow_number":
             tok = children[1]
             self.add(tok, "hotline", "value", quoted=tok.type == "STRING")

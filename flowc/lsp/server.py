@@ -414,6 +414,8 @@ def hover_text(ls: FlowServer, path: str, idx: FileIndex, occ: Occurrence) -> st
         return phone_words(occ.name)
     if occ.kind == "hotline":
         return hotline_words(occ.name)
+    if occ.kind == "extension":
+        return f"extension **{occ.name}** (keyed by the caller in step `{occ.step}`): {occ.context}"
     if occ.kind == "region":
         return region_words(occ.name)
     if occ.kind == "prompt":
