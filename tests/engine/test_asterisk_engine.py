@@ -299,6 +299,14 @@ def run_case(case: Case, work: Path) -> Outcome:
     sounds = work / "sounds"
     for prompt in compiled.prompts:
         write_silence(sounds / (prompt + ".sln"), case.prompt_seconds)
+    # The harness links a --sounds-dir folder (mall/ of the ringback music) into its instance
+    # and then makes no stand-in inside it: the dialplan's other prompts there are made here.
+    folders = {p.split("/")[0] for p in compiled.prompts if "/" in p}
+    text = compiled.dialplan.read_text(encoding="utf-8")
+    named = re.findall(r"(?:Playback|Background)\(([\w./-]+)", text) + re.findall(r"Read\(\w+,([\w./-]+)", text)
+    for prompt in sorted(set(named) - set(compiled.prompts)):
+        if prompt.split("/")[0] in folders:
+            write_silence(sounds / (prompt + ".sln"), case.prompt_seconds)
     session = Session(compiled.flow)
     interp_lines, calls, notes = [], [], []
     placed = [(w, case.extras[i] if case.extras else {}) for i, w in enumerate(case.worlds)
