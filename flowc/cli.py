@@ -424,6 +424,47 @@ def lsp(
     serve()
 
 
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app to run for `argv`: for `flowc COMMAND ...`, one that holds only COMMAND.
+
+    Typer turns every parameter of every command into a click parameter (with a pydantic
+    adapter each) before it runs any: `flowc version` paid for all of them and for importing
+    pydantic. With one command only its own parameters are built. No command, an option
+    first (`--help`) or an unknown word get the whole app: its listing, its usage errors."""
+    word = argv[0] if argv else ""
+    if not word or word.startswith("-"):
+        return app
+    one = typer.Typer(name=app.info.name, help=app.info.help, no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False, rich_markup_mode=None)
+    one.callback()(_group)  # a group, so that the command keeps its name on the command line
+    for info in app.registered_commands:
+        if (info.name or info.callback.__name__.replace("_", "-")) == word:
+            one.registered_commands = [info]
+            return one
+    for group in app.registered_groups:
+        if group.name == word:
+            one.registered_groups = [group]
+            return one
+    return app
+
+
+def _group() -> None:
+    pass
+
+
+def _plain_command(argv: list[str]):
+    """The callback of `flowc COMMAND` given alone, when COMMAND takes no parameters (`flowc
+    version`): click would only build its `--help` option, whose coercion imports pydantic."""
+    import inspect
+
+    if len(argv) != 1:
+        return None
+    for info in app.registered_commands:
+        if (info.name or info.callback.__name__.replace("_", "-")) == argv[0]:
+            return None if inspect.signature(info.callback).parameters else info.callback
+    return None
+
+
 def main() -> None:
     """Console entry point. Click (inside typer) prints usage errors and exits 2 itself;
     anything unexpected becomes one line and exit 2, never a traceback."""
@@ -431,7 +472,11 @@ def main() -> None:
     # (flowc.parser; tests/test_parser.py runs it): not importing it saves ~10 ms per run.
     sys.modules.setdefault("interegular", None)
     try:
-        app()
+        plain = _plain_command(sys.argv[1:])
+        if plain is not None:  # nothing to parse: run it without building click's machinery
+            plain()
+            return
+        _app_for(sys.argv[1:])()
     except KeyboardInterrupt:
         sys.stderr.write("flowc: interrupted\n")
         sys.exit(EXIT_USAGE)

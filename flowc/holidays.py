@@ -35,6 +35,11 @@ def covered_years() -> range:
 
 
 def data_version() -> str:
+    import chinese_calendar
+
+    found = getattr(chinese_calendar, "__version__", None)  # importlib.metadata costs ~20 ms of `flowc version`
+    if found:
+        return f"chinesecalendar {found}"
     try:
         from importlib.metadata import version
 

@@ -109,6 +109,13 @@ def _load_prebuilt(grammar: str) -> Lark | None:
         return None
 
 
+def prebuilt_artifacts() -> dict:
+    """What this module ships in flowc/prebuilt/ (for tools/prebuild.py)."""
+    from .prebuilt import Artifact
+
+    return {_PREBUILT: Artifact(prebuilt_key(), build_prebuilt, same_parser)}
+
+
 def same_parser(a: bytes, b: bytes) -> bool:
     """Whether two saved parsers are the same parser: `Lark.save` output differs from
     build to build (state numbers, set order), so compare a canonical form."""

@@ -25,10 +25,15 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
-if TYPE_CHECKING:  # phones imports this module lazily; avoid a cycle at run time
-    from flowc.phones import CallerNumber
+
+class CallerNumber(Protocol):
+    """A classified caller (flowc.phones.CallerNumber; phones uses this module, not the
+    other way round)."""
+
+    digits: str
+    kind: str
 
 __all__ = [
     "AreaCode",
@@ -651,6 +656,13 @@ def mobile_dag_key() -> str:
     digest = hashlib.sha256((DATA_DIR / mobile["file"]).read_bytes()).hexdigest()
     return (f"mobile-dag format={_MOBILE_DAG_FORMAT} levels={_MOBILE_LEVELS} "
             f"meta={json.dumps(mobile, sort_keys=True, separators=(',', ':'))} sha256={digest}")
+
+
+def prebuilt_artifacts() -> dict:
+    """What this module ships in flowc/prebuilt/ (for tools/prebuild.py)."""
+    from .prebuilt import Artifact
+
+    return {_MOBILE_DAG: Artifact(mobile_dag_key(), build_mobile_dag)}
 
 
 def build_mobile_dag() -> bytes:

@@ -7,6 +7,9 @@ mismatching one must just mean compiling the templates, with byte-identical outp
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 import json
 import shutil
 from pathlib import Path
@@ -137,7 +140,7 @@ def test_the_key_covers_every_input(tmp_path, monkeypatch):
     monkeypatch.setattr(jinja2, "__version__", jinja2.__version__ + ".other")
     assert target.templates_key() != key
     monkeypatch.undo()
-    monkeypatch.setattr(emit_base, "source_stamp", lambda *modules: "0" * 16)
+    monkeypatch.setattr(emit_base, "_code_closure", lambda fn, seen=None: "other code")
     assert target.templates_key() != key
 
 
@@ -260,18 +263,25 @@ def test_templates_compiled_from_shipped_code_equal_jinjas():
 
 
 # ---------------------------------------------------------------------------
-# tools/prebuild.py (a wrapper around flowc.prebuilt.main)
+# tools/prebuild.py: it enumerates what each owner ships; flowc.prebuilt knows only the container
 
 
-def test_the_tool_is_flowc_prebuilt():
+def _tool():
     spec = importlib.util.spec_from_file_location("prebuild_tool", ROOT / "tools" / "prebuild.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # only imports: main() runs under __main__
-    assert module.prebuilt is prebuilt
+    return module
+
+
+def test_the_tool_enumerates_every_owner():
+    tool = _tool()
+    assert set(tool.artifacts()) == {"flow-parser.bin", "mobile-dag.bin", *(
+        get_target(name, Settings()).templates_artifact for name in TARGET_NAMES)}
+    assert tool.prebuilt is prebuilt and not hasattr(prebuilt, "artifacts")
 
 
 def test_refresh_writes_only_what_is_stale(tmp_path, monkeypatch):
-    tool = prebuilt
+    tool = _tool()
     shipped_dir, folder = prebuilt.PREBUILT_DIR, tmp_path / "prebuilt"
     shutil.copytree(shipped_dir, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     monkeypatch.setattr(prebuilt, "PREBUILT_DIR", folder)
@@ -289,3 +299,20 @@ def test_refresh_writes_only_what_is_stale(tmp_path, monkeypatch):
     if "asterisk-templates.bin" not in stale_here:
         for name in ("asterisk-templates.bin", "freeswitch-templates.bin"):
             assert (folder / name).read_bytes() == (shipped_dir / name).read_bytes()
+
+
+def test_the_key_covers_filters_not_the_whole_emitter():
+    """The shipped templates go stale when what Jinja bakes in changes (options, filters and
+    what they call), not when a view builder elsewhere in the emitter module is edited."""
+    from flowc.emit import asterisk, freeswitch
+    from flowc.emit.base import _code_closure
+
+    for module, fn in ((asterisk, asterisk.escape), (freeswitch, freeswitch.fs_text)):
+        closure = _code_closure(fn)
+        assert closure.startswith(f"def {fn.__name__}(")
+        assert "class _Builder" not in closure and "def render(" not in closure
+    code = "\n".join(f"print(get_target('{n}', Settings()).templates_key())" for n in TARGET_NAMES)
+    keys = {subprocess.run([sys.executable, "-c", "from flowc.emit import get_target\n"
+                            "from flowc.settings import Settings\n" + code], cwd=ROOT, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout for seed in ("1", "2")}
+    assert len(keys) == 1  # no set's order (hash seed) in the key

@@ -134,3 +134,95 @@ def test_phone_verdicts_are_remembered(tmp_path, monkeypatch):
     assert [phones._pn_valid(n) for n in numbers] == verdicts
     for f in (phones._pn_memo_path, phones._pn_memo):
         f.cache_clear()
+
+
+# ---------------------------------------------------------------------------
+# Import structure: one-way down the pipeline, and start-up that loads only what it needs
+
+
+def _flowc_imports() -> dict[str, set[str]]:
+    """flowc module -> the flowc modules it imports anywhere in its source (lazy ones too)."""
+    import ast
+
+    package = ROOT / "flowc"
+
+    def name_of(path: Path) -> str:
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name_of(p): p for p in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = here.split(".")[: len(here.split(".")) - node.level + 1] if node.level else []
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    found.add(sub if sub in modules else target)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def test_prebuilt_is_a_leaf():
+    """flowc.prebuilt holds the container; the owners (parser, regions, emit) say what they
+    ship and tools/prebuild.py enumerates them, so no import circle runs through it."""
+    imported = _flowc_imports()["flowc.prebuilt"]
+    assert imported <= {"flowc.resources"}, imported
+    proc = subprocess.run([sys.executable, "-c", "import sys, flowc.prebuilt; "
+                           "print(sorted(m for m in sys.modules if m.startswith('flowc')))"],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "['flowc', 'flowc.prebuilt']"
+
+
+@pytest.mark.parametrize("user, used", [("flowc.phones", "flowc.regions"),
+                                        ("flowc.interp.session", "flowc.interp.engine")])
+def test_imports_go_one_way(user, used):
+    graph = _flowc_imports()
+    assert used in graph[user] and user not in graph[used]
+
+
+def test_no_two_pipeline_modules_import_each_other():
+    graph = _flowc_imports()
+    pipeline = [m for m in graph if not m.startswith("flowc.stats")]  # flowc.stats: not part of the compiler
+    mutual = sorted((a, b) for a in pipeline for b in graph[a] if a < b and a in graph.get(b, set()))
+    assert mutual == []
+
+
+def test_flowc_version_loads_no_compiler_dependency():
+    """`flowc version` prints two lines: it must not pay for pydantic (typer builds a
+    pydantic adapter per parameter of every command), lark or Jinja."""
+    code = ("import sys, runpy; sys.argv = ['flowc', 'version']\n"
+            "try:\n    runpy.run_module('flowc', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'lark', 'jinja2', 'pydantic_core'}))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[0].startswith("flowc ")
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
+def test_flowc_check_loads_no_jinja():
+    code = ("import sys, runpy; sys.argv = ['flowc', 'check', 'examples/small_shop.flow', '-q']\n"
+            "try:\n    runpy.run_module('flowc', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print('jinja2' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.stdout.splitlines()[-1] == "False"
+
+
+def test_one_command_app_keeps_the_command_line():
+    """Only the command given is built (flowc.cli._app_for); its name, options and usage
+    errors are as with the whole app."""
+    from flowc import cli
+
+    for argv in (["check", "--help"], ["compile", "--help"], ["stats", "--help"]):
+        one = subprocess.run([sys.executable, "-m", "flowc", *argv], cwd=ROOT, capture_output=True, text=True)
+        assert one.returncode == 0 and f"flowc {argv[0]}" in one.stdout
+    bad = subprocess.run([sys.executable, "-m", "flowc", "chek"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "check" in bad.stderr
+    assert cli._app_for(["--help"]) is cli.app and cli._app_for([]) is cli.app
+    assert cli._plain_command(["version"]) is not None and cli._plain_command(["check"]) is None

@@ -28,4 +28,15 @@ def get_target(name: str, settings: Settings) -> Target:
     raise KeyError(f"unknown target `{name}` (targets: {', '.join(TARGET_NAMES)}){hint}")
 
 
-__all__ = ["TARGET_NAMES", "Target", "get_target"]
+def prebuilt_artifacts() -> dict:
+    """Each target's templates precompiled (flowc/emit/base.py), for tools/prebuild.py."""
+    from ..prebuilt import Artifact
+
+    out = {}
+    for name in TARGET_NAMES:
+        target = get_target(name, Settings())
+        out[target.templates_artifact] = Artifact(target.templates_key(), target.build_templates)
+    return out
+
+
+__all__ = ["TARGET_NAMES", "Target", "get_target", "prebuilt_artifacts"]

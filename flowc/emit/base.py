@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, Stric
 
 from .. import ir
 from ..diagnostics import Diagnostic, error
-from ..resources import cache_dir, data_dir, source_stamp
+from ..resources import cache_dir, data_dir
 from ..settings import Settings, TargetSettings
 
 
@@ -83,6 +83,48 @@ class _PrecompiledLoader(FileSystemLoader):
                 bucket.code = code
                 bcc.set_bucket(bucket)
         return environment.template_class.from_code(environment, code, {} if globals is None else globals, uptodate)
+
+
+def _code_closure(fn, seen: set | None = None) -> str:
+    """The source of `fn` and of every function, class and plain constant of flowc's that
+    it refers to by global name, transitively: what its behaviour depends on."""
+    import inspect
+    import re as _re
+
+    seen = set() if seen is None else seen
+    fn = inspect.unwrap(getattr(fn, "__func__", fn))
+    if id(fn) in seen:
+        return ""
+    seen.add(id(fn))
+    try:
+        parts = [inspect.getsource(fn)]
+    except (OSError, TypeError):
+        return repr(fn)
+    code = getattr(fn, "__code__", None)
+    names: set[str] = set()
+    todo = [code] if code is not None else []
+    while todo:
+        c = todo.pop()
+        names.update(c.co_names)
+        todo.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+    if inspect.isclass(fn):
+        for member in vars(fn).values():
+            if inspect.isfunction(member):
+                parts.append(_code_closure(member, seen))
+    scope = getattr(fn, "__globals__", None) or vars(sys.modules.get(fn.__module__, sys))
+    package = __name__.partition(".")[0]
+    for name in sorted(names):
+        value = scope.get(name)
+        if (inspect.isfunction(value) or inspect.isclass(value)) and \
+                (getattr(value, "__module__", "") or "").partition(".")[0] == package:
+            parts.append(_code_closure(value, seen))
+        elif isinstance(value, (frozenset, set)):  # its repr's order changes with the hash seed
+            parts.append(f"{name}={sorted(map(repr, value))!r}")
+        elif isinstance(value, (str, int, float, bytes, tuple, dict)):
+            parts.append(f"{name}={value!r}")
+        elif isinstance(value, _re.Pattern):
+            parts.append(f"{name}=re({value.pattern!r}, {value.flags})")
+    return "\n".join(parts)
 
 
 class Target:
@@ -174,16 +216,21 @@ class Target:
             return None
 
     def _code_stamp(self, env: Environment) -> str:
-        """A digest of the code that configures `env`: this module, the target's module, and
-        any other flowc module a filter or test comes from (Jinja's own are covered by its
-        version)."""
-        package = __name__.partition(".")[0]
-        modules = [sys.modules[__name__], sys.modules[type(self).__module__]]
-        for fn in [*env.filters.values(), *env.tests.values()]:
-            module = sys.modules.get(getattr(fn, "__module__", None) or "")
-            if module is not None and module not in modules and module.__name__.partition(".")[0] == package:
-                modules.append(module)
-        return source_stamp(*modules)
+        """A digest of the code that shapes the generated template code: the environment's
+        options (`_bare_env`, `configure_env`) and each filter and test with everything of
+        flowc's it calls (Jinja bakes their names into the code and folds them over
+        constants). The rest of the emitter module is left out, so editing a view builder
+        does not make the shipped templates stale."""
+        digest = hashlib.sha256()
+        for fn in (Target._bare_env, type(self).configure_env):
+            digest.update(_code_closure(fn).encode())
+        for kind, table in (("filter", env.filters), ("test", env.tests)):
+            for name in sorted(table):
+                fn = table[name]
+                module = getattr(fn, "__module__", None) or ""
+                if module.partition(".")[0] == __name__.partition(".")[0]:  # Jinja's own: its version
+                    digest.update(f"{kind} {name}\0{_code_closure(fn)}".encode())
+        return digest.hexdigest()[:16]
 
     def _bytecode_cache(self):
         """Compiled templates on disk: compiling them from source is most of a small
@@ -193,7 +240,7 @@ class Target:
         folder = cache_dir()
         if folder is None:
             return None
-        stamp = source_stamp(sys.modules[__name__], sys.modules[type(self).__module__])
+        stamp = self._code_stamp(self._bare_env())
         return _SafeBytecodeCache(str(folder), f"jinja-{self.name}-{jinja2.__version__}-{stamp}-%s.cache")
 
     def configure_env(self, env) -> None:

@@ -12,6 +12,10 @@ versions, a format number). A loader passes the key it would build today: a file
 any other key, or any trouble reading it, is simply not used, and the caller computes the
 value (and remembers it in the per-user cache folder, in the same format).
 
+This module is a leaf: it knows the container and where the files are, nothing of what
+they hold. Each owner says what it ships (`parser.prebuilt_artifacts()`,
+`regions.prebuilt_artifacts()`, `emit.prebuilt_artifacts()`: name -> (key, build, same))
+and loads its own with `shipped()`/`obtain()`; tools/prebuild.py enumerates the owners.
 Regenerate after changing the grammar, the region data or the derivations:
 
     python tools/prebuild.py            # rewrites what is stale
@@ -27,9 +31,19 @@ import os
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 PREBUILT_DIR = Path(__file__).resolve().parent
 MAGIC = b"flowc-prebuilt 1\n"
+
+
+class Artifact(NamedTuple):
+    """What an owner ships: the key it would build today, a fresh payload, and whether two
+    payloads mean the same (a parser's bytes differ from build to build)."""
+
+    key: str
+    build: Callable[[], bytes]
+    same: Callable[[bytes, bytes], bool] = bytes.__eq__
 
 
 def encode(key: str, payload: bytes) -> bytes:
@@ -94,69 +108,3 @@ def obtain(name: str, key: str, compute: Callable[[], bytes]) -> bytes:
         except OSError:
             pass
     return payload
-
-
-# ---------------------------------------------------------------------------
-# The artifacts, for tools/prebuild.py and tests/test_prebuilt.py
-
-
-def artifacts() -> dict:
-    """name -> (current key, build() -> fresh payload, same(shipped, fresh) -> bool): the
-    parser, the mobile data, and each target's templates (flowc/emit/base.py)."""
-    from .. import parser, regions
-    from ..emit import TARGET_NAMES, get_target
-    from ..settings import Settings
-
-    out = {
-        "flow-parser.bin": (parser.prebuilt_key(), parser.build_prebuilt, parser.same_parser),
-        "mobile-dag.bin": (regions.mobile_dag_key(), regions.build_mobile_dag, bytes.__eq__),
-    }
-    for name in TARGET_NAMES:
-        target = get_target(name, Settings())
-        out[target.templates_artifact] = (target.templates_key(), target.build_templates, bytes.__eq__)
-    return out
-
-
-def stale() -> list[str]:
-    """Names of shipped artifacts that are missing or do not match the current inputs."""
-    out = []
-    for name, (key, build, same) in artifacts().items():
-        payload = shipped(name, key)
-        if payload is None or not same(payload, build()):
-            out.append(name)
-    return out
-
-
-def refresh() -> list[str]:
-    """Rewrite the stale artifacts; returns their names. An up-to-date file is left
-    alone (the parser's bytes differ from build to build; its meaning does not)."""
-    written = []
-    for name, (key, build, same) in artifacts().items():
-        fresh = build()
-        payload = shipped(name, key)
-        if payload is not None and same(payload, fresh):
-            continue
-        (PREBUILT_DIR / name).write_bytes(encode(key, fresh))
-        written.append(name)
-    return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python tools/prebuild.py", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if a shipped artifact is stale; write nothing")
-    args = ap.parse_args(argv)
-    if args.check:
-        names = stale()
-        for name in names:
-            print(f"stale: flowc/prebuilt/{name} (run python tools/prebuild.py)")
-        if not names:
-            print("prebuilt artifacts are up to date")
-        return 1 if names else 0
-    for name in refresh():
-        path = PREBUILT_DIR / name
-        print(f"wrote flowc/prebuilt/{name} ({path.stat().st_size} bytes)")
-    for name in artifacts():
-        print(f"  {name}: {(PREBUILT_DIR / name).stat().st_size} bytes")
-    return 0
