@@ -489,16 +489,13 @@ def _number_record(flow) -> dict | None:
     return rec
 
 
-def _engine_names(emitter, flow) -> dict[str, list[str]]:
-    """{kind: [names]} of the engine-wide objects a target makes for a flow (contexts,
-    mailboxes, queues, music classes ...), when the target says."""
-    fn = getattr(emitter, "global_names", None)
-    if fn is None:
-        return {}
-    names: dict[str, set[str]] = {}
-    for kind, name in fn(flow):
-        names.setdefault(str(kind), set()).add(str(name))
-    return {k: sorted(v) for k, v in sorted(names.items())}
+def _engine_names(target: str, files: dict[str, str]) -> list[str]:
+    """`kind:name` of the engine-wide objects (contexts, mailboxes, queues, music classes,
+    database keys ...) that one flow's files define in an engine (flowc/emit/tenancy.py);
+    files are checked by the driver itself, with their target folder."""
+    from .emit.tenancy import engine_names
+
+    return sorted(n for n in engine_names(target, files) if not n.startswith("file:"))
 
 
 # ---------------------------------------------------------------- the driver
@@ -664,7 +661,9 @@ class _Build:
                 continue
             if f in old_outputs:
                 src = old_outputs[f][0]
-                why = "its flow no longer makes it" if src in named else "its flow's source no longer exists"
+                # (the shared record is made again by every compile, like a named flow)
+                why = ("its flow no longer makes it" if src in named or src == SHARED
+                       else "its flow's source no longer exists")
                 o.files.append(FileStatus(f, "orphan", src, why))
             else:
                 o.files.append(FileStatus(f, "unknown", None, "not written by flowc (not in its manifest)"))
@@ -682,7 +681,8 @@ class _Build:
             # library version) with the same files is not drift.
             return o
 
-        removed = {s.path for s in o.files if s.status == "orphan" and (s.flow in named or s.flow not in self.records)}
+        removed = {s.path for s in o.files if s.status == "orphan"
+                   and (s.flow in named or s.flow == SHARED or s.flow not in self.records)}
         o.removed = len(removed)
         changed = bool(self.staging and self.staging.written) or bool(removed) or manifest_bytes != manifest_raw
         if not changed:
@@ -768,7 +768,9 @@ class _Build:
                 self.diagnose(rel, extra, result.sources)
             if has_errors(extra) or o.errors:
                 continue  # once anything failed nothing is written: only diagnostics matter
-            for out_rel, text in emitter.render(flow).items():
+            files = emitter.render(flow)
+            names[name] = _engine_names(name, files)
+            for out_rel, text in files.items():
                 dest = f"{name}/{out_rel}" if self.multi else out_rel
                 if dest in self.claimed and self.claimed[dest] != rel:
                     self._conflict_file(dest, self.claimed[dest], rel)
@@ -778,9 +780,7 @@ class _Build:
                 sha = hashlib.sha256(data).hexdigest()
                 outputs[dest] = sha
                 self._place(dest, data, sha)
-            for kind, values in _engine_names(emitter, flow).items():
-                names.setdefault(kind, [])
-                names[kind] = sorted(set(names[kind]) | set(values))
+            del files
         self.records[rel] = {
             "root": self._root_field(froot),
             "fingerprint": self._fingerprint(rel, froot, imports),
@@ -873,9 +873,9 @@ class _Build:
             num = rec.get("number")
             if num:
                 numbers.setdefault(num["value"], []).append(src)
-            for kind, values in rec.get("names", {}).items():
+            for target, values in rec.get("names", {}).items():
                 for v in values:
-                    names.setdefault((kind, v), []).append(src)
+                    names.setdefault((target, v), []).append(src)
         for number, flows in sorted(numbers.items()):
             if len(flows) < 2:
                 continue
@@ -891,13 +891,16 @@ class _Build:
                                       notes=tuple(f"the other is at {w}" for w in where),
                                       help="a 400 number reaches exactly one flow: change one of them, or compile "
                                            "them into different output directories"), src)
-        for (kind, value), flows in sorted(names.items()):
+        for (target, value), flows in sorted(names.items()):
             if len(flows) < 2:
                 continue
+            kind, _, name = value.partition(":")
             for src in flows:
                 others = [f for f in flows if f != src]
-                self._add_cross(error("E702", f"{kind} `{value}` is also defined by {', '.join(others)}", None,
-                                      help="two flows in one output directory cannot share an engine-wide name"), src)
+                self._add_cross(error("E702", f"{target}: {kind} `{name}` is also defined by {', '.join(others)}", None,
+                                      help="two flows on one PBX cannot share an engine-wide name: rename one "
+                                           "flow, or check the settings that name shared objects "
+                                           "(voicemail_context, voicemail_domain, moh_class)"), src)
 
     def _where(self, src: str) -> str:
         num = self.records[src].get("number") or {}

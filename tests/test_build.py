@@ -74,14 +74,27 @@ def compile_(cwd: Path, *args, **kw) -> subprocess.CompletedProcess:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` (relative path -> content)."""
+    """Every file under `folder` (relative path -> content); the manifest without its
+    fingerprints, which include flowc's own code (that others may be editing while the
+    tests run: comparing two compiles made a minute apart must not depend on it)."""
     if not folder.exists():
         return {}
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    if MANIFEST in files:
+        m = json.loads(files[MANIFEST])
+        for rec in m["flows"].values():
+            rec.pop("fingerprint", None)
+        files[MANIFEST] = json.dumps(m, sort_keys=True).encode()
+    return files
 
 
 def manifest(project: Path, out: str = "out") -> dict:
     return json.loads((project / out / MANIFEST).read_text(encoding="utf-8"))
+
+
+def flows_in(m: dict) -> list[str]:
+    """The flows (not libraries, not the files all flows share) a manifest records."""
+    return sorted(k for k, rec in m["flows"].items() if not k.startswith(":") and not rec.get("library"))
 
 
 # ---------------------------------------------------------------- all or nothing
@@ -164,7 +177,7 @@ def test_concurrent_compiles_into_one_directory_run_one_after_the_other(tmp_path
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for files in (first, second)]
     results = [proc.communicate(timeout=300) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], results
-    assert sorted(manifest(p)["flows"]) == sorted(first + second)
+    assert flows_in(manifest(p)) == sorted(first + second)
     ref = make_project(tmp_path / "ref", 12)
     flowc("compile", *first, *second, "--target", "all", "--out", "out", cwd=ref, check=True)
     assert snapshot(p / "out") == snapshot(ref / "out")
@@ -321,7 +334,7 @@ def test_a_flow_recorded_earlier_counts_in_the_cross_flow_checks(tmp_path):
     (p / "flows" / "f001.flow").write_text(flow_text(1, number=1000), encoding="utf-8")
     r = flowc("compile", "flows/f001.flow", "--target", "all", "--out", "out", "--format", "concise", cwd=p)
     assert r.returncode == 1 and "E701" in r.stderr and "flows/f000.flow" in r.stderr
-    assert sorted(manifest(p)["flows"]) == ["flows/f000.flow"]
+    assert flows_in(manifest(p)) == ["flows/f000.flow"]
 
 
 def test_two_flows_making_the_same_file_are_an_error(tmp_path):
@@ -419,3 +432,16 @@ def test_output_does_not_depend_on_how_paths_are_typed(tmp_path):
     # A recompile through another spelling changes nothing.
     r = flowc("compile", "./flows/", "--target", "all", "--out", "o0", cwd=p, check=True)
     assert "0 file(s) written" in r.stderr and "2 unchanged since the last compile" in r.stderr
+
+
+def test_two_flows_sharing_a_mailbox_are_an_error(tmp_path):
+    """A setting that puts every flow's mailboxes in one context makes `voicemail 8000` in
+    two flows one mailbox: refused (per-flow contexts, the default, keep them apart)."""
+    p = make_project(tmp_path / "p", 2)
+    for i in range(2):
+        path = p / "flows" / f"f{i:03d}.flow"
+        path.write_text(flow_text(i).replace('play "bye"\n    hangup', "voicemail 8000"), encoding="utf-8")
+    r = compile_(p, "--set", "asterisk.voicemail_context=shared", "--format", "concise")
+    assert r.returncode == 1 and "E702" in r.stderr and "mailbox `8000@shared`" in r.stderr, r.stderr
+    assert not (p / "out").exists()
+    compile_(p, check=True)
