@@ -1,7 +1,7 @@
 """Emitters: one `Target` subclass per engine, registered by name.
 
 `get_target(name, settings)` returns a ready emitter; `Target.render(flow)` returns
-`{relative path: text}`; `output.write_atomically` puts the files on disk.
+`{relative path: text}`; `flowc.build` puts the files on disk.
 """
 
 from __future__ import annotations
