@@ -70,6 +70,8 @@ def rows_of(rec: dict[str, Any]) -> dict[str, list[tuple]]:
     if not isinstance(steps, list) or not isinstance(dials, list) or not isinstance(keys, list) \
             or not isinstance(queues, list) or not isinstance(tags, dict):
         raise BadRecord("steps, keys, dials, queues must be lists and tags an object")
+    if not all(isinstance(x, dict) for x in (*keys, *dials, *queues)):
+        raise BadRecord("the items of keys, dials and queues must be objects")
     duration = rec.get("duration")
     _num(duration, "duration")
     answer_t = rec.get("answer_t")
@@ -103,11 +105,23 @@ def rows_of(rec: dict[str, Any]) -> dict[str, list[tuple]]:
              _text(rec.get("recording")), _text(hangup_by), _text(steps[-1]) if steps else NULL,
              _n(abandoned_in), " > ".join(map(str, steps)))
     last = len(steps) - 1
+    seen_steps: set = set()
+    step_rows = []
+    for i, s in enumerate(steps):
+        s = str(s)
+        step_rows.append((source, cid, i, s, _TRUE if i == last else _FALSE, _FALSE if s in seen_steps else _TRUE))
+        seen_steps.add(s)
+    seen_keys: set = set()
+    key_rows = []
+    for i, k in enumerate(keys):
+        pair = (_text(k.get("step")), _text(k.get("key")))
+        key_rows.append((source, cid, i, pair[0], pair[1], _text(k.get("result")),
+                         _FALSE if pair in seen_keys else _TRUE))
+        seen_keys.add(pair)
     out = {
         "calls": [calls],
-        "call_steps": [(source, cid, i, str(s), _TRUE if i == last else _FALSE) for i, s in enumerate(steps)],
-        "call_keys": [(source, cid, i, _text(k.get("step")), _text(k.get("key")), _text(k.get("result")))
-                      for i, k in enumerate(keys)],
+        "call_steps": step_rows,
+        "call_keys": key_rows,
         "call_dials": [(source, cid, i, _text(d.get("step")), _text(d.get("phone")), _text(d.get("outcome")),
                         _num(d.get("ring"), "ring")) for i, d in enumerate(dials)],
         "call_tags": [(source, cid, str(k), _text(v)) for k, v in sorted(tags.items())],
@@ -128,6 +142,11 @@ class _Batch:
         self.tables: dict[str, list[tuple]] = {t: [] for t in TABLES}
         self.size = 0
 
+    def clear(self) -> None:
+        for rows in self.tables.values():
+            rows.clear()
+        self.size = 0
+
     def add(self, rows: dict[str, list[tuple]]) -> None:
         for t, rs in rows.items():
             self.tables[t].extend(rs)
@@ -135,12 +154,12 @@ class _Batch:
 
 
 def ingest_stream(store: Store, name: str, stream: BinaryIO, result: IngestResult, seen: set,
-                  batch: _Batch, flush: Callable[[], None], first_line: int = 1) -> int:
+                  batch: _Batch, flush: Callable[[], None], first_line: int = 1, follow: bool = False) -> int:
     """Read lines until EOF; returns the next line number."""
     n = first_line
     loads = json.loads
     for line in stream:
-        if not line.endswith(b"\n"):
+        if follow and not line.endswith(b"\n"):
             # a partial last line of a growing file: read it again when it is complete
             stream.seek(stream.tell() - len(line))
             break
@@ -180,10 +199,9 @@ def ingest_files(store: Store, paths: Iterable[str], *, follow: bool = False, st
     last_progress = [t0]
 
     def flush() -> None:
-        nonlocal batch
         if batch.size:
             result.new += store.load(batch.tables)
-        batch = _Batch()
+        batch.clear()
         now = time.monotonic()
         if progress is not None and now - last_progress[0] >= 1.0:
             last_progress[0] = now
@@ -198,10 +216,22 @@ def ingest_files(store: Store, paths: Iterable[str], *, follow: bool = False, st
 
     streams = []
     for path in paths:
+        if store.kind == "duckdb" and not follow:
+            from .fastload import fast_load
+
+            done = fast_load(store, path)
+            if done is not None:
+                result.lines += done[0]
+                result.records += done[0]
+                result.new += done[1]
+                if progress is not None and time.monotonic() - t0 >= 1.0:
+                    progress.write(f"flowc stats: {path}: {done[0]:,} lines, {done[1]:,} new calls, "
+                                   f"{time.monotonic() - t0:.1f} s\n")
+                continue
         f = open(path, "rb")
         streams.append([path, f, 1])
         shown = len(result.bad)
-        streams[-1][2] = ingest_stream(store, path, f, result, seen, batch, flush)
+        streams[-1][2] = ingest_stream(store, path, f, result, seen, batch, flush, follow=follow)
         show_bad(shown)
     flush()
     try:
@@ -211,7 +241,7 @@ def ingest_files(store: Store, paths: Iterable[str], *, follow: bool = False, st
             for s in streams:
                 shown = len(result.bad)
                 before = result.lines
-                s[2] = ingest_stream(store, s[0], s[1], result, seen, batch, flush, s[2])
+                s[2] = ingest_stream(store, s[0], s[1], result, seen, batch, flush, s[2], follow=True)
                 grew |= result.lines > before
                 show_bad(shown)
             if grew:

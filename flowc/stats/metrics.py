@@ -97,12 +97,9 @@ DIMENSIONS: dict[str, tuple[list[str], str, str]] = {
     "flow": (["c.flow"], "", "flow"),
     "region": (["c.province", "c.city"], "", "province,city"),
     "province": (["c.province"], "", "province"),
-    "step": (["s.step"], "JOIN call_steps s ON s.source = c.source AND s.call_id = c.call_id AND s.seq = "
-             "(SELECT min(s2.seq) FROM call_steps s2 WHERE s2.source = s.source AND s2.call_id = s.call_id "
-             "AND s2.step = s.step)", "step"),
-    "key": (["k.step", "k.key"], "JOIN (SELECT DISTINCT source, call_id, step, key FROM call_keys) k "
-            "ON k.source = c.source AND k.call_id = c.call_id", "menu,key"),
-    "tag": (["t.key", "t.value"], "JOIN call_tags t ON t.source = c.source AND t.call_id = c.call_id", "tag,value"),
+    "step": (["s.step"], "JOIN call_steps s ON s.id = c.id AND s.first_visit", "step"),
+    "key": (["k.step", "k.key"], "JOIN call_keys k ON k.id = c.id AND k.first_press", "menu,key"),
+    "tag": (["t.key", "t.value"], "JOIN call_tags t ON t.id = c.id", "tag,value"),
 }
 
 

@@ -130,7 +130,7 @@ def build_report(store: Store, *, flow: str | None = None, start: str | None = N
     for dim in wanted:
         if dim in DIMENSIONS:
             by_dim(dim, charts[dim], titles[dim])
-    call_join = f"JOIN calls c ON c.source = x.source AND c.call_id = x.call_id {where}"
+    call_join = f"JOIN calls c ON c.id = x.id {where}"
     if by in (None, "phone"):
         add("phones", "号码接听 phones: attempts and outcomes",
             "SELECT x.phone, count(*) AS attempts, "
@@ -143,20 +143,20 @@ def build_report(store: Store, *, flow: str | None = None, start: str | None = N
             f"FROM call_dials x {call_join} GROUP BY x.phone ORDER BY attempts DESC, x.phone", "bar")
     if by in (None, "key"):
         add("keys", "按键选择 key choices per menu",
-            "SELECT x.step AS menu, x.key, count(*) AS presses, count(DISTINCT x.call_id) AS calls "
+            "SELECT x.step AS menu, x.key, count(*) AS presses, count(*) FILTER (WHERE x.first_press) AS calls "
             f"FROM call_keys x {call_join} GROUP BY x.step, x.key ORDER BY x.step, x.key", "bar")
         add("funnel_keys", "按键流失 drop-off per menu key",
             "SELECT x.step AS menu, x.key, count(*) AS calls, count(*) FILTER (WHERE c.answered) AS answered, "
             "count(*) FILTER (WHERE c.abandoned_in IS NOT NULL) AS abandoned, "
             "count(*) FILTER (WHERE c.voicemail IS NOT NULL) AS voicemail "
-            f"FROM (SELECT DISTINCT source, call_id, step, key FROM call_keys) x {call_join} "
+            f"FROM call_keys x {call_join} AND x.first_press "
             "GROUP BY x.step, x.key ORDER BY x.step, x.key", None)
     if by in (None, "step"):
         add("funnel_steps", "节点流失漏斗 drop-off funnel per step",
-            "SELECT x.step, count(DISTINCT x.call_id) AS reached, "
+            "SELECT x.step, count(*) FILTER (WHERE x.first_visit) AS reached, "
             "count(*) FILTER (WHERE x.is_last) AS ended_here, "
             "count(*) FILTER (WHERE x.is_last AND c.abandoned_in IS NOT NULL) AS abandoned_here, "
-            "count(DISTINCT x.call_id) FILTER (WHERE c.answered) AS answered_after "
+            "count(*) FILTER (WHERE x.first_visit AND c.answered) AS answered_after "
             f"FROM call_steps x {call_join} GROUP BY x.step ORDER BY reached DESC, x.step", "funnel")
     if by is None:
         add("survey", "满意度 survey answers",
