@@ -485,6 +485,57 @@ def test_example_loads_without_warnings(flow_path: Path, tmp_path: Path) -> None
     assert dp.get("loaded") and not dp.get("warnings") and not dp.get("jump_problems")
 
 
+TENANT = """
+group agents {{ 13900000021 13900000022 }}
+flow {name} {{
+  number {number}
+  step start {{ menu {{ prompt "t/menu" 1 -> vm  2 -> q }} }}
+  step vm {{ voicemail 8000 max 10s }}
+  step q {{ queue {{ group agents music "t/hold" max_wait 30s timeout -> vm }} }}
+}}
+"""
+
+
+def _two_tenants(base: Path, **settings) -> subprocess.CompletedProcess:
+    """Two flows that both use `voicemail 8000` and a queue, loaded into one Asterisk the way
+    docs/targets/asterisk.md deploys several flows (issue 10.6)."""
+    both = base / "both"
+    both.mkdir(parents=True)
+    dialplans, includes = [], {"queues": [], "voicemail": [], "musiconhold": []}
+    for name, number in (("tenant_a", "4006001111"), ("tenant_b", "4006002222")):
+        src = base / f"{name}.flow"
+        src.write_text(TENANT.format(name=name, number=number), encoding="utf-8")
+        compiled = compile_for_engine(src, base / name, **settings)
+        dialplans.append(compiled.dialplan.read_text(encoding="utf-8"))
+        for f in (base / name).iterdir():
+            kind = f.name.rsplit(".", 2)[-2] if f.name.count(".") == 2 else None
+            if kind in includes:
+                (both / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+                includes[kind].append(f'#include "{f.name}"\n')
+    (both / "dialplan.conf").write_text("\n".join(dialplans), encoding="utf-8")
+    (both / "queues.conf").write_text("[general]\n" + "".join(includes["queues"]), encoding="utf-8")
+    (both / "voicemail.conf").write_text("[general]\nformat = wav\nmaxsilence = 0\n" + "".join(includes["voicemail"]),
+                                         encoding="utf-8")
+    (both / "musiconhold.conf").write_text("[general]\n\n[default]\nmode = files\ndirectory = moh\n"
+                                           + "".join(includes["musiconhold"]), encoding="utf-8")
+    return subprocess.run([sys.executable, str(RUN), "--dialplan", str(both / "dialplan.conf"), "--conf-dir",
+                           str(both), "--context", "flow-tenant_a", "--exten", "4006001111", "--check-only",
+                           "--strict"], capture_output=True, text=True, env=_env())
+
+
+def test_two_tenants_with_one_mailbox_number_load_together(tmp_path: Path) -> None:
+    """Issue 10.6: each flow's `voicemail 8000` is its own mailbox (a voicemail context per
+    flow), and its queue and music class its own: both flows load into one Asterisk without a
+    warning, where one shared voicemail context ("Ignoring duplicated mailbox 8000 in context
+    default") is refused by the same check."""
+    done = _two_tenants(tmp_path / "own")
+    report = json.loads(done.stdout)
+    dp = report.get("dialplan", {})
+    assert done.returncode == 0 and not dp.get("warnings"), json.dumps(dp, ensure_ascii=False)[:2000]
+    shared = _two_tenants(tmp_path / "shared", voicemail_context="default")
+    assert shared.returncode != 0 and "duplicated mailbox" in shared.stdout, shared.stdout[-2000:]
+
+
 @pytest.fixture(scope="module")
 def parity_results(request, tmp_path_factory) -> dict[str, Outcome]:
     """Runs the selected cases (all, or those `-k` kept) in parallel, once."""
