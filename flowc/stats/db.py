@@ -27,10 +27,10 @@ STAGE: dict[str, tuple[str, ...]] = {t: ("source", "call_id", *cols[1:]) if t !=
                                      for t, cols in TABLES.items()}
 
 # Versioned migrations: (version, statements). Append, never edit a released one.
-MIGRATIONS: list[tuple[int, list[str]]] = [
+MIGRATIONS: list[tuple[int, list[str | tuple[str, str]]]] = [
     (1, [
         """CREATE TABLE calls (
-            id BIGINT NOT NULL UNIQUE,
+            id BIGINT NOT NULL,
             source VARCHAR NOT NULL, call_id VARCHAR NOT NULL, flow VARCHAR, number VARCHAR,
             caller_raw VARCHAR, caller VARCHAR, caller_kind VARCHAR, province VARCHAR, city VARCHAR,
             start_local TIMESTAMP NOT NULL, utc_offset INTEGER, duration DOUBLE PRECISION,
@@ -47,7 +47,12 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         """CREATE TABLE call_dials (id BIGINT NOT NULL, seq INTEGER NOT NULL, step VARCHAR, phone VARCHAR,
             outcome VARCHAR, ring DOUBLE PRECISION)""",
         """CREATE TABLE call_tags (id BIGINT NOT NULL, key VARCHAR NOT NULL, value VARCHAR)""",
-        "CREATE INDEX calls_start ON calls (start_local)",
+        ("postgresql", "CREATE INDEX calls_start ON calls (start_local)"),  # DuckDB's zone maps do this
+        ("postgresql", "CREATE INDEX call_steps_id ON call_steps (id)"),
+        ("postgresql", "CREATE INDEX call_keys_id ON call_keys (id)"),
+        ("postgresql", "CREATE INDEX call_dials_id ON call_dials (id)"),
+        ("postgresql", "CREATE INDEX call_tags_id ON call_tags (id)"),
+        ("postgresql", "CREATE UNIQUE INDEX calls_id ON calls (id)"),
     ]),
 ]
 
@@ -121,6 +126,10 @@ class Store:
             if self.kind == "duckdb":
                 self.conn.execute("BEGIN TRANSACTION")
             for stmt in statements:
+                if isinstance(stmt, tuple):  # (kind, statement): an index only one kind needs
+                    if stmt[0] != self.kind:
+                        continue
+                    stmt = stmt[1]
                 self.execute(stmt)
             self.execute("INSERT INTO flowc_stats_migrations VALUES (%s, %s)",
                          (version, datetime.now(timezone.utc).isoformat(timespec="seconds")))

@@ -38,7 +38,11 @@ _INVALID = f"""
 
 _CALLS = f"""
 WITH b AS (
-  SELECT *, regexp_extract(start, '{_START}', 1) AS local_part, regexp_extract(start, '{_START}', 4) AS zone,
+  SELECT *,
+    CASE WHEN length(start) = 29 AND start[24] IN ('+', '-') THEN start[1:23]
+         ELSE regexp_extract(start, '{_START}', 1) END AS local_part,
+    CASE WHEN length(start) = 29 AND start[24] IN ('+', '-') THEN start[24:29]
+         ELSE regexp_extract(start, '{_START}', 4) END AS zone,
     answered_by IS NOT NULL AS answered, coalesce(len(queues), 0) > 0 AS queued,
     coalesce(steps, []) AS steps_,
     least(list_min([d.t FOR d IN coalesce(dials, [])]), list_min([q.enter FOR q IN coalesce(queues, [])])) AS first_ring
@@ -103,9 +107,13 @@ def fast_load(store: Store, path: str) -> tuple[int, int] | None:
         if bad:
             conn.execute("ROLLBACK")
             return None
-        conn.execute("CREATE OR REPLACE TEMPORARY TABLE stage_json AS SELECT * EXCLUDE (n) FROM stage_read "
-                     "QUALIFY row_number() OVER (PARTITION BY source, call_id ORDER BY n) = 1")
-        conn.execute("DROP TABLE stage_read")
+        (dupes,) = conn.execute("SELECT count(*) - count(DISTINCT hash(source, call_id)) FROM stage_read").fetchone()
+        if dupes:  # the same call twice in one file: keep its first record (rare; hash collisions land here too)
+            conn.execute("CREATE OR REPLACE TEMPORARY TABLE stage_json AS SELECT * EXCLUDE (n) FROM stage_read "
+                         "QUALIFY row_number() OVER (PARTITION BY source, call_id ORDER BY n) = 1")
+            conn.execute("DROP TABLE stage_read")
+        else:
+            conn.execute("ALTER TABLE stage_read RENAME TO stage_json")
         conn.execute("DELETE FROM stage_json WHERE EXISTS (SELECT 1 FROM calls c WHERE c.source = stage_json.source "
                      "AND c.call_id = stage_json.call_id)")
         (new,) = conn.execute("SELECT count(*) FROM stage_json").fetchone()

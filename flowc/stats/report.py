@@ -131,6 +131,8 @@ def build_report(store: Store, *, flow: str | None = None, start: str | None = N
         if dim in DIMENSIONS:
             by_dim(dim, charts[dim], titles[dim])
     call_join = f"JOIN calls c ON c.id = x.id {where}"
+    # tables that need nothing of the call but the filters skip the join without filters
+    only_filter = call_join if where else "WHERE true"
     if by in (None, "phone"):
         add("phones", "号码接听 phones: attempts and outcomes",
             "SELECT x.phone, count(*) AS attempts, "
@@ -140,11 +142,11 @@ def build_report(store: Store, *, flow: str | None = None, start: str | None = N
             "count(*) FILTER (WHERE x.outcome = 'unreachable') AS unreachable, "
             "count(*) FILTER (WHERE x.outcome = 'cancelled') AS cancelled, "
             "avg(x.ring) AS ring_mean, percentile_cont(0.9) WITHIN GROUP (ORDER BY x.ring) AS ring_p90 "
-            f"FROM call_dials x {call_join} GROUP BY x.phone ORDER BY attempts DESC, x.phone", "bar")
+            f"FROM call_dials x {only_filter} GROUP BY x.phone ORDER BY attempts DESC, x.phone", "bar")
     if by in (None, "key"):
         add("keys", "按键选择 key choices per menu",
             "SELECT x.step AS menu, x.key, count(*) AS presses, count(*) FILTER (WHERE x.first_press) AS calls "
-            f"FROM call_keys x {call_join} GROUP BY x.step, x.key ORDER BY x.step, x.key", "bar")
+            f"FROM call_keys x {only_filter} GROUP BY x.step, x.key ORDER BY x.step, x.key", "bar")
         add("funnel_keys", "按键流失 drop-off per menu key",
             "SELECT x.step AS menu, x.key, count(*) AS calls, count(*) FILTER (WHERE c.answered) AS answered, "
             "count(*) FILTER (WHERE c.abandoned_in IS NOT NULL) AS abandoned, "
