@@ -115,11 +115,13 @@ local uuid = session:get_uuid()
 session:setVariable("flowc_rr_answer", "")
 api:execute("luarun", argv[0] .. " query " .. uuid .. " " .. flow .. " " .. group)
 local answer = ""
-for _ = 1, 40 do
+-- wait for the answer at most 200 ms by the clock (session:sleep rounds up to whole frames)
+local deadline = tonumber(api:execute("strmicroepoch", "")) + 200000
+repeat
   answer = session:getVariable("flowc_rr_answer") or ""
   if answer ~= "" then break end
   session:sleep(5)
-end
+until tonumber(api:execute("strmicroepoch", "")) >= deadline
 if string.match(answer, "^[0-9]+$") then
   session:setVariable("flowc_first", tostring(math.tointeger(tonumber(answer) % n)))
   return
