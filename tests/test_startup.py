@@ -226,3 +226,35 @@ def test_one_command_app_keeps_the_command_line():
     assert bad.returncode == 2 and "check" in bad.stderr
     assert cli._app_for(["--help"]) is cli.app and cli._app_for([]) is cli.app
     assert cli._plain_command(["version"]) is not None and cli._plain_command(["check"]) is None
+
+
+# ---------------------------------------------------------------------------
+# The cache folder stays bounded
+
+
+def test_prune_removes_least_recently_used_entries_down_to_three_quarters(tmp_path):
+    for i in range(10):
+        path = tmp_path / f"entry-{i}"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1000 + i, 1000 + i))
+    resources.touch(tmp_path / "entry-0")  # a hit: now the most recently used
+    assert resources.prune_cache(tmp_path, limit=20_000) == []  # within the bound: nothing to do
+    removed = resources.prune_cache(tmp_path, limit=8_000)
+    assert removed == ["entry-1", "entry-2", "entry-3", "entry-4"]
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 6_000
+    assert (tmp_path / "entry-0").exists()
+
+
+def test_a_compile_keeps_the_cache_folder_within_its_bound(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "FLOWC_CACHE_MAX_MB": "0.05"}
+    proc = subprocess.run([sys.executable, "-m", "flowc", "compile", str(EXAMPLE), "--target", "all",
+                           "--out", str(tmp_path / "out"), "--year", "2026"], cwd=ROOT, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "cache" / "flowc"
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= 0.05 * 1024 * 1024
+    unbounded = tmp_path / "unbounded"
+    subprocess.run([sys.executable, "-m", "flowc", "compile", str(EXAMPLE), "--target", "all",
+                    "--out", str(tmp_path / "out2"), "--year", "2026"], cwd=ROOT, check=True, capture_output=True,
+                   env={**env, "XDG_CACHE_HOME": str(unbounded), "FLOWC_CACHE_MAX_MB": "1000"})
+    assert sum(p.stat().st_size for p in (unbounded / "flowc").iterdir()) > 0.05 * 1024 * 1024  # it did write more

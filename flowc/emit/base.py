@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from pathlib import Path
 from typing import ClassVar
 
 import jinja2
@@ -17,7 +18,7 @@ from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, Stric
 
 from .. import ir
 from ..diagnostics import Diagnostic, error
-from ..resources import cache_dir, data_dir
+from ..resources import cache_dir, data_dir, note_written, touch
 from ..settings import Settings, TargetSettings
 
 
@@ -31,10 +32,14 @@ class _SafeBytecodeCache(FileSystemBytecodeCache):
             super().load_bytecode(bucket)
         except Exception:
             bucket.reset()
+        else:
+            if bucket.code is not None:
+                touch(Path(self._get_cache_filename(bucket)))  # used: the last to be pruned
 
     def dump_bytecode(self, bucket) -> None:
         try:
             super().dump_bytecode(bucket)
+            note_written(Path(self.directory))
         except OSError:
             pass
 

@@ -87,7 +87,7 @@ def obtain(name: str, key: str, compute: Callable[[], bytes]) -> bytes:
     payload = shipped(name, key)
     if payload is not None:
         return payload
-    from ..resources import cache_dir
+    from ..resources import cache_dir, note_written, touch
 
     folder = cache_dir()
     path = None
@@ -98,6 +98,7 @@ def obtain(name: str, key: str, compute: Callable[[], bytes]) -> bytes:
         except OSError:
             payload = None
         if payload is not None:
+            touch(path)
             return payload
     payload = compute()
     if path is not None:
@@ -105,6 +106,7 @@ def obtain(name: str, key: str, compute: Callable[[], bytes]) -> bytes:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(encode(key, payload))
             os.replace(tmp, path)
+            note_written(folder)
         except OSError:
             pass
     return payload
