@@ -1,7 +1,8 @@
 """Benchmark of the Asterisk target (issue 4): compile time per flow and the cost of a
 whole-country region table.
 
-    python bench/bench_asterisk.py            # compile figures
+    python bench/bench_asterisk.py            # compile figures, with the per-user cache folder
+    python bench/bench_asterisk.py --cold     # the same with a new, empty cache folder (a CI runner)
     FLOWC_ASTERISK_PREFIX=/opt/flowc-engines/asterisk python bench/bench_asterisk.py --engine
 
 Figures printed:
@@ -162,6 +163,11 @@ def bench_engine(country_text: str) -> dict | None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import cache_state, use_cold_cache
+
+    cold_cache = use_cold_cache() if "--cold" in argv else None  # a fresh machine: an empty cache folder
+    print(cache_state(), "(--cold: a new, empty one)" if cold_cache is not None else "")
     ex = bench_examples()
     print(f"examples, cold (first run, imports and data included): {ex['cold_ms_per_flow']:.1f} ms a flow")
     for name, ms in ex["warm_ms"].items():

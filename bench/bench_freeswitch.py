@@ -1,7 +1,8 @@
 """FreeSWITCH target speed: every example compiled to XML in one process, and a flow whose
 region branch has all 31 provinces as arms.
 
-    python bench/bench_freeswitch.py
+    python bench/bench_freeswitch.py            # with the per-user cache folder (its state is printed)
+    python bench/bench_freeswitch.py --cold     # with a new, empty cache folder (a CI runner)
 
 Targets (issue 5): under 20 ms a flow; the whole-country region branch under 1 s.
 "Compile" is what `flowc compile --target freeswitch` does per flow after reading the
@@ -59,6 +60,11 @@ def country_flow() -> str:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import cache_state, use_cold_cache
+
+    cold_cache = use_cold_cache() if "--cold" in sys.argv else None  # a fresh machine: an empty cache folder
+    print(cache_state(), "(--cold: a new, empty one)" if cold_cache is not None else "")
     examples = sorted((ROOT / "examples").glob("*.flow"))
     ws = Workspace()
     cold = {}

@@ -1,21 +1,18 @@
-"""Front-end speed: parse + check of every example, a generated large flow, and
-`flowc check examples/` and `flowc compile` (both targets) as fresh processes, warm (the
-per-user cache folder filled by an earlier run) and cold (an empty cache folder, as on a
-fresh machine or a clean clone: only what flowc/prebuilt/ ships helps).
+"""Front-end speed, every figure measured in this run next to its baseline:
 
-    python bench/bench_frontend.py
+* parse + check of every example in-process (median of 50);
+* the generated large flow (500 steps, 50 menus, 200 phones): parse + check, and rendering
+  for each target (goal: under 100 ms each);
+* fresh processes, interleaved round by round with their baselines: bare `python -c pass`,
+  `import typer`, the import floor of flowc's dependencies (`import lark, pydantic, jinja2,
+  typer`), `flowc version` (goal: within 1.1x of `import typer`), `flowc check FILE` (goal:
+  within 1.3x of the floor), `flowc compile` warm (the cache folder of an earlier round) and
+  cold (a new empty cache folder each run: a fresh machine or CI runner; goal: within 1.3x
+  of warm). Wall and CPU medians: CPU time is the steadier figure on a shared machine.
 
-Targets (issue 2): under 5 ms per example in-process; under 100 ms for a flow with
-500 steps, 50 menus and 200 phones; a fresh `flowc check` close to bare Python start-up.
+    python bench/bench_frontend.py [--rounds N]
 
-Measured (noisy shared machine; 15 interleaved cold/warm pairs of
-`/usr/bin/time -f "%e %U" python -m flowc compile examples/*.flow --target T --out DIR`,
-each pair with a new XDG_CACHE_HOME; median elapsed / user seconds), before and after
-shipping the templates precompiled (flowc/prebuilt/<target>-templates.bin):
-    asterisk    cold 0.96/0.86 -> 0.86/0.74   warm 0.71/0.60 -> 0.70/0.61
-    freeswitch  cold 0.95/0.85 -> 0.95/0.83   warm 0.64/0.54 -> 0.66/0.60
-In-process, a cold environment plus loading every template: asterisk 97 -> 27 ms,
-freeswitch 20 -> 9 ms (warm, from the bytecode cache: 4.5 -> 6.7 ms, 2 -> 4 ms).
+It prints the cache folder and bytecode state it ran with.
 """
 
 from __future__ import annotations
@@ -78,7 +75,16 @@ def large_flow(steps: int = 500, menus: int = 50, phones: int = 200) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from _common import bytecode_state, cache_state, fresh
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=9)
+    rounds = ap.parse_args(argv).rounds
+    print(cache_state())
+    print(bytecode_state())
     print("parse + check, in-process (median of 50):")
     for path in sorted((ROOT / "examples").glob("*.flow")):
         ms = timed(lambda: Workspace().assemble(path, options=OPTIONS), 50)
@@ -88,36 +94,49 @@ def main() -> None:
     result = Workspace().assemble("large.flow", text=text, options=OPTIONS)
     assert result.ok, [str(d.message) for d in result.diagnostics if d.severity.value == "error"][:5]
     ms = timed(lambda: Workspace().assemble("large.flow", text=text, options=OPTIONS), 10)
-    print(f"large flow ({n_steps} steps, 50 menus, 200 phones): {ms:.1f} ms")
+    print(f"large flow ({n_steps} steps, 50 menus, 200 phones): parse + check {ms:.1f} ms")
+    from flowc.emit import get_target
+    from flowc.settings import Settings
 
-    def fresh(args, env=None):
-        t = time.perf_counter()
-        subprocess.run(args, cwd=ROOT, capture_output=True, env=env)
-        return (time.perf_counter() - t) * 1000
+    for name in ("asterisk", "freeswitch"):
+        target = get_target(name, Settings(years=[2026]))
+        out = target.render(result.flow)
+        ms = timed(lambda: target.render(result.flow), 5)
+        size = sum(len(v.encode()) for v in out.values())
+        print(f"  render {name:10s} {ms:6.1f} ms, {size / 1e6:.2f} MB  (goal < 100 ms)")
 
-    def median_fresh(args, runs: int = 7) -> float:
-        fresh(args)  # warms the caches in the cache folder (parser tables, templates, phones)
-        return statistics.median(fresh(args) for _ in range(runs))
-
-    def median_cold(args, runs: int = 7) -> float:
-        """Each run with a new, empty XDG_CACHE_HOME."""
-        samples = []
-        for _ in range(runs):
-            with tempfile.TemporaryDirectory() as cache:
-                samples.append(fresh(args, env={**os.environ, "XDG_CACHE_HOME": cache}))
-        return statistics.median(samples)
-
-    flowc = [sys.executable, "-m", "flowc"]
-    bare = median_fresh([sys.executable, "-c", "pass"])
-    check = median_fresh([*flowc, "check", "examples/", "--year", "2026", "-q"])
-    print(f"fresh process (median of 7): bare python {bare:.0f} ms, `flowc check examples/` {check:.0f} ms")
+    py = sys.executable
+    flowc = [py, "-m", "flowc"]
     examples = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "examples").glob("*.flow"))]
-    with tempfile.TemporaryDirectory() as out:
-        for target in ("asterisk", "freeswitch"):
-            for label, files in (("examples/small_shop.flow", ["examples/small_shop.flow"]), ("examples/*.flow", examples)):
-                args = [*flowc, "compile", *files, "--target", target, "--out", out, "--year", "2026"]
-                warm, cold = median_fresh(args), median_cold(args)
-                print(f"  `flowc compile {label} --target {target}` warm {warm:.0f} ms, cold cache {cold:.0f} ms")
+    def compile_all() -> list[str]:  # a new output folder each run: a full compile, not an incremental one
+        out_dir = tempfile.mkdtemp(prefix="flowc-bench-out-")
+        return [*flowc, "compile", *examples, "--target", "all", "--out", out_dir, "--year", "2026"]
+
+    cmds = {
+        "python -c pass": [py, "-c", "pass"],
+        "import typer": [py, "-c", "import typer"],
+        "floor: import lark, pydantic, jinja2, typer": [py, "-c", "import lark, pydantic, jinja2, typer"],
+        "flowc version": [*flowc, "version"],
+        "flowc check examples/small_shop.flow": [*flowc, "check", "examples/small_shop.flow", "-q"],
+        "flowc compile examples/*.flow, warm cache": compile_all,
+        "flowc compile examples/*.flow, cold cache": compile_all,
+    }
+    warm = tempfile.mkdtemp(prefix="flowc-bench-warm-")
+    env = {label: {"XDG_CACHE_HOME": warm} for label in cmds}
+    env["flowc compile examples/*.flow, cold cache"] = lambda: {"XDG_CACHE_HOME": tempfile.mkdtemp(prefix="flowc-bench-cold-")}
+    got = fresh(cmds, rounds, env)
+    print(f"fresh processes, {rounds} interleaved rounds (medians; the warm cache folder is {warm}):")
+    for label, (wall, cpu) in got.items():
+        print(f"  {label:45s} wall {wall:7.0f} ms  cpu {cpu:7.0f} ms")
+
+    def ratio(a: str, b: str, goal: float) -> None:
+        (wa, ca), (wb, cb) = got[a], got[b]
+        print(f"  {a} / {b}: wall {wa / wb:.2f}x, cpu {ca / cb:.2f}x  (goal {goal}x)")
+
+    print("ratios, measured in this run:")
+    ratio("flowc version", "import typer", 1.1)
+    ratio("flowc check examples/small_shop.flow", "floor: import lark, pydantic, jinja2, typer", 1.3)
+    ratio("flowc compile examples/*.flow, cold cache", "flowc compile examples/*.flow, warm cache", 1.3)
 
 
 if __name__ == "__main__":

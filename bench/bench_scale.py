@@ -105,6 +105,10 @@ def main(argv: list[str]) -> None:
         print(json.dumps(measure(int(argv[1]))))
         return
     sizes = [int(a) for a in argv] or [1000, 10000, 50000]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import cache_state
+
+    print(cache_state(), "(no phase measured reads it after the warm-up)")
     print(f"per-phase CPU time of one flow, each size in a fresh process ({sys.executable})")
     print(f"{'steps':>7} " + " ".join(f"{p:>17}" for p in PHASES))
     per_step: dict[int, dict[str, float]] = {}
