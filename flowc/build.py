@@ -259,9 +259,11 @@ class OutputDir:
             return files, folders
         for folder, dirs, names in os.walk(self.path):
             folders.append(Path(folder))
-            dirs.sort()
+            # A symbolic link to a folder is carried over as the link it is, like a file.
+            links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+            dirs[:] = sorted(d for d in dirs if d not in links)
             rel = os.path.relpath(folder, self.path)
-            for n in names:
+            for n in [*names, *links]:
                 files.append(n if rel == "." else f"{rel}/{n}".replace(os.sep, "/"))
         files.sort()
         return files, folders
@@ -428,7 +430,7 @@ class Staging:
         inode and modification time (a copy where links are not possible)."""
         dest = self._folder(rel)
         try:
-            os.link(source, dest)
+            os.link(source, dest, follow_symlinks=False)
         except OSError:
             shutil.copy2(source, dest)
 
@@ -510,7 +512,12 @@ def build(paths: list[Path], settings, targets: list[str], out: Path, *, check: 
     try:
         if locked and not check:
             outdir.recover()
-        return _Build(outdir, paths, settings, targets, check, prune, say).run()
+        job = _Build(outdir, paths, settings, targets, check, prune, say)
+        try:
+            return job.run()
+        except BaseException:
+            job._discard()  # (a kill -9 leaves it to the next run's recover())
+            raise
     finally:
         outdir.unlock()
 
