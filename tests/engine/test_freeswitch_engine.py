@@ -453,3 +453,50 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ====================================================================== tenants (issue 10.6)
+
+TENANT = """
+flow {name} {{
+  number {number}
+  step start {{ voicemail 8000 max 10s }}
+}}
+"""
+
+
+@pytest.mark.skipif(engine_prefix() is None, reason="no FreeSWITCH: set FLOWC_FS_PREFIX")
+def test_two_tenants_with_one_mailbox_number_keep_their_messages_apart(tmp_path: Path) -> None:
+    """Two flows with `voicemail 8000`, loaded into one FreeSWITCH as deployed (both contexts,
+    both directory files): a call to each leaves its message in its own flow's box, never in
+    one shared `8000`."""
+    infos = []
+    for name, number in (("tenant_a", "4006001111"), ("tenant_b", "4006002222")):
+        src = tmp_path / f"{name}.flow"
+        src.write_text(TENANT.format(name=name, number=number), encoding="utf-8")
+        infos.append(compile_for_engine(src, tmp_path / name))
+    both = tmp_path / "both"
+    both.mkdir()
+    dialplan = both / "dialplan.xml"  # one <include> holding both flows' contexts
+    texts = [Path(i["dialplan"]).read_text(encoding="utf-8") for i in infos]
+    inner = [re.sub(r"(?m)^(<\?xml[^>]*\?>|\s*</?include>)\s*\n", "", t) for t in texts]
+    dialplan.write_text('<?xml version="1.0" encoding="utf-8"?>\n<include>\n' + "".join(inner) + "</include>\n",
+                        encoding="utf-8")
+    domains = "".join((tmp_path / name / "directory" / f"{name}.xml").read_text(encoding="utf-8")
+                      .replace("<include>", "").replace("</include>", "") for name in ("tenant_a", "tenant_b"))
+    assert domains.count("<domain ") == 2
+    directory = both / "directory.xml"
+    directory.write_text(domains, encoding="utf-8")
+    calls = [{"context": i["context"], "dest": i["dest"], "caller": "13812345678", "caller_hangup_after": 5}
+             for i in infos]
+    scenario = {"dialplan": str(dialplan), "directory": str(directory), "extra_conf": infos[0]["extra_conf"],
+                "prompt_seconds": 1, "max_seconds": 20, "calls": calls}
+    sc_path = both / "scenario.json"
+    sc_path.write_text(json.dumps(scenario, indent=1), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(HARNESS / "freeswitch" / "run_scenario.py"), "--scenario",
+                           str(sc_path)], capture_output=True, text=True,
+                          env=dict(os.environ, FLOWC_FS_PREFIX=str(engine_prefix())))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    storage = tmp_path / "tenant_a" / "storage"  # the voicemail.conf.xml of the run
+    boxes = {p.relative_to(storage).as_posix(): len(list(p.glob("msg_*"))) for p in storage.glob("*/8000")}
+    assert boxes == {"flow-tenant_a/8000": 1, "flow-tenant_b/8000": 1}, boxes
