@@ -444,6 +444,20 @@ def shared_region_table() -> PrefixTable:
     return build_prefix_table(targets)
 
 
+def region_data_key() -> str:
+    """The region data's contents and the code that derives tables from it, for the keys of
+    artifacts built from them (the shared region tables): sha256 of the data files and of
+    this module's source."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for f in sorted(DATA_DIR.iterdir()):
+        if f.is_file():
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:32]
+
+
 def codes_to_arms(arms: list[list[str]] | tuple[tuple[str, ...], ...]) -> dict[str, int]:
     """{region code: index of the arm it takes} for a `branch region` whose arms list the
     given region ids; codes absent take `else`. S-REG-1: the first arm that lists the

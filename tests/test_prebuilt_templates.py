@@ -275,7 +275,8 @@ def _tool():
 
 def test_the_tool_enumerates_every_owner():
     tool = _tool()
-    assert set(tool.artifacts()) == {"flow-parser.bin", "mobile-dag.bin", *(
+    assert set(tool.artifacts()) == {"flow-parser.bin", "mobile-dag.bin", "asterisk-regions.bin",
+                                     "freeswitch-regions.bin", *(
         get_target(name, Settings()).templates_artifact for name in TARGET_NAMES)}
     assert tool.prebuilt is prebuilt and not hasattr(prebuilt, "artifacts")
 

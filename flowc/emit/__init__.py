@@ -29,13 +29,19 @@ def get_target(name: str, settings: Settings) -> Target:
 
 
 def prebuilt_artifacts() -> dict:
-    """Each target's templates precompiled (flowc/emit/base.py), for tools/prebuild.py."""
+    """Each target's templates precompiled (flowc/emit/base.py) and its shared region table
+    (flowc-regions.*) for the default settings, for tools/prebuild.py."""
     from ..prebuilt import Artifact
+
+    import importlib
 
     out = {}
     for name in TARGET_NAMES:
         target = get_target(name, Settings())
         out[target.templates_artifact] = Artifact(target.templates_key(), target.build_templates)
+        # the shared region table of the default settings (Target.shared_outputs)
+        artifact, key, build = importlib.import_module(type(target).__module__).shared_artifact()
+        out[artifact] = Artifact(key, build)
     return out
 
 

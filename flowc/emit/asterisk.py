@@ -1091,14 +1091,43 @@ def _region_return(label: str) -> str:
     return f"Return(${{CUT(PASSTHRU({codes}),-,$[${{ARG1:6:1}}+1])}})"
 
 
-@functools.lru_cache(maxsize=8)
-def shared_regions_text(prefix: str) -> str:
-    """flowc-regions.conf: the same text for every flow and every compile with this prefix."""
-    import json
-    import sys
+REGIONS_ARTIFACT = "asterisk-regions.bin"
+
+
+def shared_regions_key(prefix: str) -> str:
+    """Every input of flowc-regions.conf: the region data and the code of regions.py, the
+    prefix, and the source of the functions here that shape the text."""
+    import hashlib
+    import inspect
 
     from .. import regions
-    from ..resources import disk_cached, source_stamp
+
+    code = hashlib.sha256("".join(inspect.getsource(f) for f in (
+        _build_shared_text, _last_digit_rows, _region_return, _split_table, _classes, _digit_set, _region_name,
+        shared_regions_context)).encode() + str(TABLE_LIMIT).encode()).hexdigest()[:24]
+    return f"asterisk-regions format=1 prefix={prefix!r} data={regions.region_data_key()} code={code}"
+
+
+@functools.lru_cache(maxsize=8)
+def shared_regions_text(prefix: str) -> str:
+    """flowc-regions.conf: the same text for every flow and every compile with this prefix;
+    shipped prebuilt for the default prefix (flowc/prebuilt/), else made once per machine
+    and kept in the cache folder."""
+    from ..prebuilt import obtain
+
+    return obtain(REGIONS_ARTIFACT, shared_regions_key(prefix), lambda: _build_shared_text(prefix).encode()).decode()
+
+
+def shared_artifact() -> tuple[str, str, object]:
+    """(name, key, build) of the shipped flowc-regions.conf (the default context prefix)."""
+    from ..settings import Settings
+
+    prefix = Settings().asterisk.context_prefix
+    return REGIONS_ARTIFACT, shared_regions_key(prefix), lambda: _build_shared_text(prefix).encode()
+
+
+def _build_shared_text(prefix: str) -> str:
+    from .. import regions
 
     top = shared_regions_context(prefix)
 
@@ -1109,8 +1138,7 @@ def shared_regions_text(prefix: str) -> str:
         views[0]["ctx"] = top
         return [[v["ctx"], v["comment"], v["body"]] for v in views]
 
-    key = f"{json.dumps(prefix)}|{regions.data_stamp()}|{source_stamp(regions, sys.modules[__name__])}"
-    views = disk_cached("asterisk-regions", key, compute)
+    views = compute()
     legend = [f";   {code} {_region_name(rid)}" for rid, code in
               sorted(regions.region_codes().items(), key=lambda item: item[1])]
     head = [

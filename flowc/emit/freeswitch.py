@@ -519,18 +519,47 @@ def _head_rows(codes: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(_suffix_regex(sorted(codes[c])), c) for c in order[:-1]] + [("", order[-1])]
 
 
+REGIONS_ARTIFACT = "freeswitch-regions.bin"
+
+
+def shared_regions_key(prefix: str) -> str:
+    """Every input of flowc-regions.xml: the region data and the code of regions.py, the
+    prefix, and the source of the functions here that shape the text."""
+    import hashlib
+    import inspect
+
+    from .. import regions
+
+    code = hashlib.sha256("".join(inspect.getsource(f) for f in (
+        _build_shared_xml, _region_heads, _head_rows, _suffix_regex, _fs_digit_class, _wrap, _balanced_group,
+        _region_name, shared_regions_context, fs_comment, fs_token, check_preprocessor_safe)).encode()).hexdigest()[:24]
+    return f"freeswitch-regions format=1 prefix={prefix!r} data={regions.region_data_key()} code={code}"
+
+
 @functools.lru_cache(maxsize=8)
 def shared_regions_xml(prefix: str) -> str:
-    """flowc-regions.xml: the same text for every flow and every compile with this prefix."""
-    import json
-    import sys
+    """flowc-regions.xml: the same text for every flow and every compile with this prefix;
+    shipped prebuilt for the default prefix (flowc/prebuilt/), else made once per machine
+    and kept in the cache folder."""
+    from ..prebuilt import obtain
+
+    return obtain(REGIONS_ARTIFACT, shared_regions_key(prefix), lambda: _build_shared_xml(prefix).encode()).decode()
+
+
+def shared_artifact() -> tuple[str, str, object]:
+    """(name, key, build) of the shipped flowc-regions.xml (the default context prefix)."""
+    from ..settings import Settings
+
+    prefix = Settings().freeswitch.context_prefix
+    return REGIONS_ARTIFACT, shared_regions_key(prefix), lambda: _build_shared_xml(prefix).encode()
+
+
+def _build_shared_xml(prefix: str) -> str:
     from xml.sax.saxutils import escape as xml_escape
 
     from .. import regions
-    from ..resources import disk_cached, source_stamp
 
-    key = f"{regions.data_stamp()}|{source_stamp(regions, sys.modules[__name__])}"
-    heads = disk_cached("fs-regions", key, lambda: [[h, [list(r) for r in rows]] for h, rows in _region_heads()])
+    heads = _region_heads()
     base = fs_token(shared_regions_context(prefix))
     names = {code: _region_name(rid) for rid, code in regions.region_codes().items()}
     names[regions.NO_REGION_CODE] = "no region"
