@@ -55,7 +55,7 @@ PREFIX_MAX = ENGINE_NAME_MAX - FLOW_MAX - 1 - STEP_MAX - SUFFIX_MAX  # 16
 RESERVED = frozenset({"general", "globals", "zonemessages", "default", "public", "features"})
 FLOW_ID = re.compile(r"[a-z][a-z0-9_]*\Z")  # an explicit `id`: lower case, so file names never differ by case only
 
-_VERBATIM = re.compile(r"[A-Za-z0-9_]+\Z")
+_VERBATIM = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*\Z")  # parts of a lifted name joined by `.`
 _PINYIN = Path(__file__).with_name("data") / "pinyin.txt"
 
 
@@ -110,25 +110,22 @@ def _with_digest(readable: str, name: str, limit: int) -> str:
 
 def ident(name: str, limit: int = STEP_MAX) -> str:
     """The identifier of one name on its own (rules 1-4 of the module docstring)."""
-    parts = name.split(".")
-    if all(_VERBATIM.match(p) for p in parts):
-        form = "-".join(parts)
+    if _VERBATIM.match(name):
+        form = name.replace(".", "-")
         return form if len(form) <= limit else _with_digest(form, name, limit)
-    return _with_digest("-".join(spell(p) or "x" for p in parts), name, limit)
+    return _with_digest("-".join(spell(p) or "x" for p in name.split(".")), name, limit)
 
 
 def idents(names, limit: int = STEP_MAX) -> dict[str, str]:
     """ident() of each name, those equal ignoring case given the digest suffix (rule 5).
     Depends only on the set of names, not on their order."""
     out = {n: ident(n, limit) for n in names}
-    groups: dict[str, list[str]] = defaultdict(list)
-    for n, i in out.items():
-        groups[i.lower()].append(n)
-    for group in groups.values():
-        if len(group) > 1:
-            for n in group:
-                if not out[n].endswith("_" + digest(n)):
-                    out[n] = _with_digest(out[n], n, limit)
+    if len({i.lower() for i in out.values()}) == len(out):
+        return out  # the usual case: nothing to disambiguate
+    for group in collisions(out):
+        for n in group:
+            if not out[n].endswith("_" + digest(n)):
+                out[n] = _with_digest(out[n], n, limit)
     return out
 
 
