@@ -133,16 +133,18 @@ def _dist_versions() -> dict[str, str]:
 
 
 class _Digests:
-    """sha256 of source files, each read once per run (libraries are shared by many flows)."""
+    """sha256 of source files, each read once per run (libraries are shared by many flows).
+    Keyed by the path as root + relative path: the same file is always named so."""
 
     def __init__(self) -> None:
-        self.cache: dict[Path, str | None] = {}
+        self.cache: dict[str, str | None] = {}
 
-    def of(self, path: Path, data: bytes | None = None) -> str | None:
+    def of(self, path: str, data: bytes | None = None) -> str | None:
         if path not in self.cache:
             if data is None:
                 try:
-                    data = path.read_bytes()
+                    with open(path, "rb") as f:
+                        data = f.read()
                 except OSError:
                     self.cache[path] = None
                     return None
@@ -748,10 +750,11 @@ class _Build:
             return False
         if rec.get("root") != self._root_field(froot):
             return False
-        imports = {i: self.digests.of(Path(os.path.realpath(self._source_path(i, rec)))) for i in rec.get("imports", [])}
+        base = str(froot)
+        imports = {i: self.digests.of(os.path.join(base, i)) for i in rec.get("imports", [])}
         if None in imports.values():
             return False
-        digest = self.digests.of(Path(os.path.realpath(p)), data)
+        digest = self.digests.of(os.path.join(base, rel), data)
         if fingerprint(self.env_key, rel, digest or "", imports) != rec.get("fingerprint"):
             return False
         if not all(self.out.intact(f, sha) for f, sha in rec["outputs"].items()):
@@ -799,7 +802,7 @@ class _Build:
 
     def _fingerprint(self, rel: str, froot: Path, imports: list[str]) -> str:
         def digest(path: str) -> str | None:
-            return self.digests.of(Path(os.path.realpath(froot / path)))
+            return self.digests.of(os.path.join(str(froot), path))
 
         return fingerprint(self.env_key, rel, digest(rel) or "", {i: digest(i) for i in imports})
 
@@ -914,6 +917,12 @@ class _Build:
         return f"{src}:{num['line']}:{num['col']}" if "line" in num else src
 
     def _manifest_bytes(self) -> bytes:
-        doc = {"format": MANIFEST_FORMAT, "generator": f"flowc {__version__}", "targets": self.targets,
-               "flows": {src: self.records[src] for src in sorted(self.records)}}
-        return (json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+        """Sorted, one line per flow (diffs of a committed output show which flows changed);
+        json's C encoder (indent= would use the slow Python one: 2,000 flows cost 0.5 s)."""
+        def line(value) -> str:
+            return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+        flows = ",\n".join(f"  {line(src)}: {line(self.records[src])}" for src in sorted(self.records))
+        head = {"format": MANIFEST_FORMAT, "generator": f"flowc {__version__}", "targets": self.targets}
+        fields = "".join(f" {line(k)}: {line(v)},\n" for k, v in sorted(head.items()))
+        return ("{\n" + fields + ' "flows": {\n' + flows + ("\n" if flows else "") + " }\n}\n").encode("utf-8")
