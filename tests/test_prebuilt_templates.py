@@ -278,7 +278,7 @@ def test_the_tool_enumerates_every_owner():
     assert set(tool.artifacts()) == {"flow-parser.bin", "mobile-dag.bin", "asterisk-regions.bin",
                                      "freeswitch-regions.bin", *(
         get_target(name, Settings()).templates_artifact for name in TARGET_NAMES)}
-    assert tool.prebuilt is prebuilt and not hasattr(prebuilt, "artifacts")
+    assert tool.prebuilt.__file__ == prebuilt.__file__ and not hasattr(tool.prebuilt, "artifacts")
 
 
 def test_refresh_writes_only_what_is_stale(tmp_path, monkeypatch):
