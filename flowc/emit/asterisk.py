@@ -346,6 +346,7 @@ class AsteriskTarget(Target):
             out[state.SCHEMA_FILE] = state.schema_text()
             out[state.FUNC_ODBC_FILE] = state.func_odbc_text(self.options.state_dsn)
             out[state.RES_ODBC_FILE] = state.res_odbc_text(self.options.state_dsn)
+            out[state.ODBC_INI_FILE] = state.odbc_ini_text(self.options.state_dsn)
         return out
 
     # ------------------------------------------------------------------ shared with the builder

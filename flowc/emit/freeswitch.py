@@ -326,6 +326,7 @@ class FreeSwitchTarget(Target):
         if self.options.state == "postgresql":  # S-STATE-1: docs/deploy.md "Several servers"
             out[state.SCHEMA_FILE] = state.schema_text()
             out[state.LUA_FILE] = state.lua_text(self.options.state_dsn)
+            out[state.ODBC_INI_FILE] = state.odbc_ini_text(self.options.state_dsn)
         return out
 
     @gc_paused

@@ -14,6 +14,7 @@ SCHEMA_FILE = "flowc-state.sql"
 FUNC_ODBC_FILE = "flowc-func_odbc.conf"
 RES_ODBC_FILE = "flowc-res_odbc.conf"
 LUA_FILE = "flowc-state.lua"
+ODBC_INI_FILE = "flowc-odbc.ini"
 
 # The one statement: the number of earlier dials of (flow, group), counting this one.
 ADVANCE_SQL = ("INSERT INTO flowc_rr (flow, grp, dials) VALUES ('{flow}', '{group}', 1) "
@@ -81,6 +82,25 @@ sanitysql => select 1
 """
 
 
+def odbc_ini_text(dsn: str) -> str:
+    """The unixODBC DSN (odbc.ini) with the bounds of S-STATE-2: a call never waits long
+    on a database that stopped answering."""
+    return f"""\
+; flowc shared state (S-STATE-1/2, docs/deploy.md "Several servers"): append to /etc/odbc.ini
+; on every server and fill in the database server, database and login.
+[{dsn}]
+Driver = PostgreSQL Unicode
+Servername = localhost
+Port = 5432
+Database = flowc
+Username = flowc_engine
+Password =
+; libpq option: cancel a statement that waits more than 150 ms (a lock), so a call never
+; waits on it; the connect bound is res_odbc's connect_timeout / the Lua script's 200 ms wait
+Pqopt = options='-c statement_timeout=150'
+"""
+
+
 def lua_text(dsn: str) -> str:
     """FreeSWITCH: the script the dialplan runs (`lua flowc-state.lua <flow> <group> <n>`),
     which sets flowc_first. mod_lua's freeswitch.Dbh runs the statement on the core ODBC
@@ -115,13 +135,15 @@ local uuid = session:get_uuid()
 session:setVariable("flowc_rr_answer", "")
 api:execute("luarun", argv[0] .. " query " .. uuid .. " " .. flow .. " " .. group)
 local answer = ""
--- wait for the answer at most 200 ms by the clock (session:sleep rounds up to whole frames)
-local deadline = tonumber(api:execute("strmicroepoch", "")) + 200000
+-- wait for the answer at most 200 ms by the clock, polling every millisecond
+-- (session:sleep would round each wait up to a whole 20 ms frame)
+-- (`uptime us`: the monotonic clock; strmicroepoch may advance in 20 ms steps)
+local deadline = tonumber(api:execute("uptime", "us")) + 200000
 repeat
   answer = session:getVariable("flowc_rr_answer") or ""
   if answer ~= "" then break end
-  session:sleep(5)
-until tonumber(api:execute("strmicroepoch", "")) >= deadline
+  freeswitch.msleep(1)
+until tonumber(api:execute("uptime", "us")) >= deadline
 if string.match(answer, "^[0-9]+$") then
   session:setVariable("flowc_first", tostring(math.tointeger(tonumber(answer) % n)))
   return

@@ -107,8 +107,9 @@ class Platform:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(files["flowc-state.sql"])
         self.url = url
-        (tmp / "odbc.ini").write_text(f"[flowc]\nDriver = PostgreSQL Unicode\nServername = 127.0.0.1\n"
-                                      f"Port = {pg.port}\nDatabase = {self.db}\nUsername = postgres\nPassword =\n")
+        from test_state import odbc_ini
+
+        (tmp / "odbc.ini").write_text(odbc_ini("flowc", pg.port, self.db))  # the generated one, with its timeouts
         self.env = {**os.environ, "ODBCINI": str(tmp / "odbc.ini")}
         if engine == "asterisk":
             conf = tmp / "conf"
