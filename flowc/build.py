@@ -560,9 +560,16 @@ class _Build:
             self.staging = self.out.open_stage()
         return self.staging
 
-    def diagnose(self, display: str, diagnostics: list[Diagnostic], sources: dict[str, SourceFile]) -> None:
+    def diagnose(self, display: str, diagnostics: list[Diagnostic], sources: dict[str, SourceFile],
+                 policy: bool = False) -> None:
+        """Record a flow's diagnostics; with `policy`, after the user's warning settings and
+        inline suppressions (diagnostics.apply_policy), once all of the flow's are known."""
         from .pipeline import Result
 
+        if policy:
+            from .diagnostics import apply_policy
+
+            diagnostics = apply_policy(diagnostics, self.settings.ignore, self.settings.error, sources, [display])
         if not diagnostics:
             return
         files = {display} | {d.filename for d in diagnostics if d.filename}
@@ -623,7 +630,8 @@ class _Build:
             ws.modules.pop(Path(p).resolve(), None)  # its own module: memory stays flat
             if result.library:
                 o.libraries += 1
-            self.diagnose(rel, result.diagnostics, result.sources)
+            if result.flow is None:  # (a flow's own are recorded with its targets' in _compile)
+                self.diagnose(rel, result.diagnostics, result.sources, policy=True)
             flow = result.flow
             imports = {project_path(t, froot) for t in ws.touched} - {rel}
             if flow is None:
@@ -772,11 +780,12 @@ class _Build:
         o = self.outcome
         outputs: dict[str, str] = {}
         names: dict[str, list[str]] = {}
+        # The checks' and every target's diagnostics together: suppressions and warning
+        # settings apply to all of them at once.
+        extra = [d for emitter in self.emitters.values() for d in emitter.unsupported(flow)]
+        self.diagnose(rel, list(dict.fromkeys([*result.diagnostics, *extra])), result.sources, policy=True)
         for name, emitter in self.emitters.items():
-            extra = emitter.unsupported(flow)
-            if extra:
-                self.diagnose(rel, extra, result.sources)
-            if has_errors(extra) or o.errors:
+            if o.errors:
                 continue  # once anything failed nothing is written: only diagnostics matter
             files = emitter.render(flow)
             names[name] = _engine_names(name, files)

@@ -23,20 +23,39 @@ from . import __version__  # noqa: E402
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
+# -h as well as --help, on every command
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="flowc",
-    help="Compile, check, run and test call flows of 400 hotlines (.flow files).",
+    help="Compile, check, run and test call flows of 400 hotlines (.flow files). Reference: docs/cli.md.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"flowc {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", help="Print flowc's version and exit (`flowc version`: also its data).", is_eager=True, callback=_print_version)] = False,
+) -> None:
+    pass
 
 
 class Format(str, Enum):
     full = "full"
     concise = "concise"
     json = "json"
+    github = "github"
+    sarif = "sarif"
 
 
 def _flow_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -70,7 +89,7 @@ def _use_color(stream) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def report(results, fmt: Format, *, quiet: bool = False) -> int:
+def report(results, fmt: Format, *, quiet: bool = False, files: int | None = None) -> int:
     """Print every diagnostic of `results`; return the exit code."""
     from .diagnostics import Severity
     from .render import render_concise, render_full, render_json, summary_line
@@ -81,6 +100,17 @@ def report(results, fmt: Format, *, quiet: bool = False) -> int:
     warnings = len(diagnostics) - errors
     if fmt is Format.json:
         sys.stdout.write(render_json(diagnostics) + "\n")
+    elif fmt is Format.sarif:
+        from .render import render_sarif
+
+        sys.stdout.write(render_sarif(diagnostics, __version__) + "\n")
+    elif fmt is Format.github:
+        from .render import render_github
+
+        for d in diagnostics:
+            sys.stdout.write(render_github(d) + "\n")
+        if not quiet:
+            sys.stderr.write(summary_line(errors, warnings, len(results) if files is None else files) + "\n")
     else:
         sources = {}
         for r in results:
@@ -97,45 +127,16 @@ def report(results, fmt: Format, *, quiet: bool = False) -> int:
             else:
                 sys.stderr.write(render_full(d, line_of, color) + "\n\n")
         if not quiet:
-            sys.stderr.write(summary_line(errors, warnings, len(results)) + "\n")
+            sys.stderr.write(summary_line(errors, warnings, len(results) if files is None else files) + "\n")
     if any(d.code == "E001" for d in diagnostics):
         return EXIT_USAGE  # an unreadable file is an I/O error, not an error in a flow
     return EXIT_ERRORS if errors else EXIT_OK
 
 
 FilesArg = Annotated[list[Path], typer.Argument(help="Flow files, or directories to search for *.flow.", show_default=False)]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="full: rustc-style snippets; concise: one line each; json: an array on stdout.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="full: rustc-style snippets; concise: one line each; json: an array on stdout; github: GitHub Actions annotations on stdout; sarif: a SARIF 2.1.0 log on stdout.")]
+WarningsAsErrorsOpt = Annotated[bool, typer.Option("--warnings-as-errors", help="Report every warning as an error (exit 1).")]
 YearOpt = Annotated[Optional[list[int]], typer.Option("--year", help="Year(s) the flow will run in; holiday data must cover them. Default: this year and next.")]
-
-
-@app.command()
-def check(
-    files: FilesArg,
-    format: FormatOpt = Format.full,
-    year: YearOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
-) -> None:
-    """Check flows for errors without compiling them.
-
-    Examples:
-
-      flowc check examples/shop.flow
-
-      flowc check examples/ --format concise
-
-      flowc check flows/ --format json > diagnostics.json
-    """
-    from .checks import CheckOptions
-    from .pipeline import Workspace
-
-    paths, problems = _flow_files(files)
-    _stop_on_usage_problems(problems)
-    ws = Workspace()
-    results = []
-    for p in paths:
-        opts = CheckOptions(years=year) if year else CheckOptions()
-        results.append(ws.assemble(p, options=opts))
-    raise typer.Exit(report(results, format, quiet=quiet))
 
 
 class TargetChoice(str, Enum):
@@ -145,9 +146,84 @@ class TargetChoice(str, Enum):
 
 
 @app.command()
+def check(
+    files: FilesArg,
+    target: Annotated[Optional[TargetChoice], typer.Option("--target", "-t", help="Engine(s) whose limits to check, as compile would. Default: `target` in flowc.toml, else all.", show_default=False)] = None,
+    format: FormatOpt = Format.full,
+    year: YearOpt = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="A flowc.toml or pyproject.toml ([tool.flowc]); default: the nearest one.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any setting, e.g. --set years=2026,2027.")] = None,
+    warnings_as_errors: WarningsAsErrorsOpt = False,
+    stdin_filename: Annotated[Optional[str], typer.Option("--stdin-filename", help="The name diagnostics use for `-`.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+) -> None:
+    """Check flows for every error `flowc compile` would report, writing nothing.
+
+    `-` reads one flow from stdin.
+
+    Examples:
+
+      flowc check examples/shop.flow
+
+      flowc check examples/ --target freeswitch --format concise
+
+      flowc check flows/ --format json > diagnostics.json
+
+      flowc check flows/ --format github      # annotations in a GitHub Actions job
+    """
+    stdin = [p for p in files if str(p) == "-"]
+    if stdin and len(files) > 1:
+        _stop_on_usage_problems(["`-` (stdin) cannot be combined with other paths"])
+    paths, problems = ([], []) if stdin else _flow_files(files)
+    settings, targets = _settings_and_targets(config, set_, year, target, {}, problems, required=False)
+    _stop_on_usage_problems(problems)
+    settings = _with_warning_options(settings, warnings_as_errors)
+    if stdin:
+        results = [_check_text(sys.stdin.buffer.read(), stdin_filename or "<stdin>", settings, targets)]
+        raise typer.Exit(report(results, format, quiet=quiet))
+    raise typer.Exit(_check_files(paths, settings, targets, format, quiet))
+
+
+def _check_files(paths, settings, targets, format: Format, quiet: bool) -> int:
+    """`flowc compile --check` into an empty folder: the compile driver's own path (the
+    same checks, target limits and cross-flow checks), and nothing of the user's is written."""
+    import tempfile
+
+    from .build import BuildError, build
+
+    with tempfile.TemporaryDirectory(prefix="flowc-check-") as tmp:
+        try:
+            o = build(paths, settings, targets, Path(tmp) / "out", check=True)
+        except (BuildError, OSError) as exc:
+            sys.stderr.write(f"flowc: error: {exc}\n")
+            return EXIT_USAGE
+    return report(o.results, format, quiet=quiet, files=len(paths))
+
+
+def _check_text(data: bytes, name: str, settings, targets):
+    """check of one flow read from stdin: the pipeline's checks, then each target's limits."""
+    from .checks import CheckOptions
+    from .diagnostics import apply_policy
+    from .emit import get_target
+    from .pipeline import Result, Workspace, decode
+
+    source, diags = decode(name, data)
+    if source is None:
+        return Result(name, None, diags, {})
+    result = Workspace().assemble(name, text=source.text, options=CheckOptions(years=list(settings.years)))
+    extra = []
+    if result.flow is not None and not any(d.severity.name == "ERROR" for d in result.diagnostics):
+        for t in targets:
+            extra += get_target(t, settings).unsupported(result.flow)
+    diagnostics = apply_policy(list(dict.fromkeys(result.diagnostics + extra)), settings.ignore, settings.error,
+                               result.sources, [name])
+    return Result(name, result.flow, diagnostics, result.sources, library=result.library)
+
+
+@app.command()
 def compile(
     files: FilesArg,
-    target: Annotated[TargetChoice, typer.Option("--target", "-t", help="Engine to generate for; `all` writes DIR/asterisk and DIR/freeswitch.")],
+    target: Annotated[Optional[TargetChoice], typer.Option("--target", "-t", help="Engine to generate for; `all` writes DIR/asterisk and DIR/freeswitch. Default: `target` in flowc.toml.", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("out"),
     check_only: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a file would change, is missing, or belongs to a flow that no longer exists (--format json: one JSON report).")] = False,
     prune: Annotated[bool, typer.Option("--prune", help="Also remove the files of flows whose source no longer exists (recorded in DIR/.flowc-manifest.json).")] = False,
@@ -160,6 +236,7 @@ def compile(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any setting, e.g. --set asterisk.moh_class=sales.")] = None,
     year: YearOpt = None,
     format: FormatOpt = Format.full,
+    warnings_as_errors: WarningsAsErrorsOpt = False,
 ) -> None:
     """Compile flows to Asterisk dialplan and/or FreeSWITCH XML dialplan.
 
@@ -177,19 +254,49 @@ def compile(
 
       flowc compile flows/ --target all --out build/ --prune
     """
+    paths, problems = _flow_files(files)
+    per_target = {"dial_template": dial_template, "context_prefix": context_prefix, "prompt_dir": prompt_dir,
+                  "recording_dir": recording_dir, "test_hooks": test_hooks or None}
+    settings, targets = _settings_and_targets(config, set_, year, target, per_target, problems, required=True)
+    _stop_on_usage_problems(problems)
+    settings = _with_warning_options(settings, warnings_as_errors)
+    raise typer.Exit(_build(paths, settings, targets, out, check_only, prune, format))
+
+
+_PER_TARGET_OPTION = {"dial_template": "--dial-template", "context_prefix": "--context-prefix",
+                      "prompt_dir": "--prompt-dir", "recording_dir": "--recording-dir", "test_hooks": "--test-hooks"}
+
+
+def _settings_and_targets(config, set_, year, target, per_target: dict, problems: list[str], *, required: bool):
+    """The settings (defaults < config file < options) and the targets of compile/check:
+    --target, else `target` of the config file, else `all` for check (a usage error for
+    compile). Problems are appended to `problems`, naming the option or config key at fault."""
     from .settings import SettingsError, load_settings
 
-    paths, problems = _flow_files(files)
-    targets = ["asterisk", "freeswitch"] if target is TargetChoice.all else [target.value]
     overrides: dict[str, object] = {}
+    origins: dict[str, str] = {}
     for item in set_ or []:
         key, sep, value = item.partition("=")
         if not sep:
             problems.append(f"--set {item}: expected KEY=VALUE")
             continue
         overrides[key.strip()] = value
-    per_target = {"dial_template": dial_template, "context_prefix": context_prefix, "prompt_dir": prompt_dir,
-                  "recording_dir": recording_dir, "test_hooks": test_hooks or None}
+    if year:
+        overrides["years"] = year
+        origins["years"] = "--year"
+    try:
+        base = load_settings(config, overrides, origins=origins)
+    except SettingsError as exc:
+        problems.append(str(exc))
+        return None, []
+    chosen = target.value if target is not None else base.target
+    if chosen is None:
+        if required:
+            problems.append("--target is required (asterisk, freeswitch or all), or set `target` in flowc.toml")
+            return None, []
+        chosen = "all"
+    targets = ["asterisk", "freeswitch"] if chosen == "all" else [chosen]
+    extra = False
     for key, value in per_target.items():
         if value is None:
             continue
@@ -198,14 +305,22 @@ def compile(
             continue
         for t in targets:
             overrides[f"{t}.{key}"] = value
-    if year:
-        overrides["years"] = year
+            origins[f"{t}.{key}"] = _PER_TARGET_OPTION[key]
+            extra = True
+    if not extra:
+        return base, targets
     try:
-        settings = load_settings(config, overrides)
+        return load_settings(config, overrides, origins=origins), targets
     except SettingsError as exc:
         problems.append(str(exc))
-    _stop_on_usage_problems(problems)
-    raise typer.Exit(_build(paths, settings, targets, out, check_only, prune, format))
+        return None, []
+
+
+def _with_warning_options(settings, warnings_as_errors: bool):
+    """--warnings-as-errors: every warning is an error (on top of `error = [...]`)."""
+    if settings is None or not warnings_as_errors:
+        return settings
+    return settings.model_copy(update={"error": ["W*"]})
 
 
 def _build(paths, settings, targets, out: Path, check_only: bool, prune: bool, format: Format) -> int:
@@ -281,17 +396,40 @@ def schema() -> None:
 
 @app.command()
 def dump(
-    file: Annotated[Path, typer.Argument(help="A flow file.")],
+    file: Annotated[Path, typer.Argument(help="A flow file; `-` reads stdin.")],
     format: FormatOpt = Format.full,
 ) -> None:
-    """Print the checked IR of a flow as JSON (see `flowc schema`)."""
-    from .pipeline import Workspace
+    """Print the checked IR of a flow as JSON (see `flowc schema`). `-` reads stdin."""
+    flow = _load_flow(file, format, "dump")
+    sys.stdout.write(flow.model_dump_json(indent=2, exclude_none=True) + "\n")
 
-    result = Workspace().assemble(file)
+
+def _load_flow(file: Path, format: Format, command: str):
+    """The checked flow of `file` (`-`: stdin) for dump and run; its errors exit 1, a
+    missing file or a library (no flow of its own) exit 2 with what to do instead."""
+    from .pipeline import Result, Workspace, decode
+
+    if str(file) == "-":
+        name = "<stdin>"
+        source, diags = decode(name, sys.stdin.buffer.read())
+        if source is None:
+            raise typer.Exit(report([Result(name, None, diags, {})], format) or EXIT_ERRORS)
+        result = Workspace().assemble(name, text=source.text)
+    else:
+        if not file.is_file():
+            sys.stderr.write(f"flowc: error: {file}: no such file\n")
+            raise typer.Exit(EXIT_USAGE)
+        result = Workspace().assemble(file)
     if result.flow is None:
-        code = report([result], format)
-        raise typer.Exit(code or EXIT_ERRORS)
-    sys.stdout.write(result.flow.model_dump_json(indent=2, exclude_none=True) + "\n")
+        if result.library and not any(d.severity.value == "error" for d in result.diagnostics):
+            from .render import printable
+
+            sys.stderr.write(f"flowc: error: {printable(result.path)} is a library (shared declarations, no "
+                             f"`flow`): there is nothing to {command}; give a flow file that imports it "
+                             f"(`flowc check {printable(result.path)}` checks the library itself)\n")
+            raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(report([result], format) or EXIT_ERRORS)
+    return result.flow
 
 
 @app.command()
@@ -301,7 +439,24 @@ def version() -> None:
 
     years = covered_years()
     sys.stdout.write(f"flowc {__version__}\n")
-    sys.stdout.write(f"holiday calendar: {data_version()} ({years.start}-{years.stop - 1})\n")
+    sys.stdout.write(f"holiday calendar: {data_version()} ({years.start}-{years.stop - 1}; a later year "
+                     "is refused with E309, warned about with W403)\n")
+    sys.stdout.write(f"region data: {_region_data_version()}\n")
+
+
+def _region_data_version() -> str:
+    """Where the area-code and mobile-prefix tables come from (flowc/data/regions.json)."""
+    import json
+
+    try:  # (flowc.regions would load the tables themselves)
+        sources = json.loads((Path(__file__).with_name("data") / "regions.json").read_text(encoding="utf-8")).get("sources", {})
+    except (OSError, ValueError):
+        return "unknown"
+    phone = sources.get("phone", {})
+    data = str(phone.get("data_version", ""))
+    when = f", data of 20{data[:2]}-{data[2:]}" if len(data) == 4 and data.isdigit() else ""
+    return (f"phone {phone.get('package_version', '?')}{when}; "
+            f"phonenumbers {sources.get('phonenumbers', {}).get('package_version', '?')}")
 
 
 @app.command()
@@ -435,7 +590,7 @@ def _app_for(argv: list[str]) -> typer.Typer:
     if not word or word.startswith("-"):
         return app
     one = typer.Typer(name=app.info.name, help=app.info.help, no_args_is_help=True, add_completion=False,
-                      pretty_exceptions_enable=False, rich_markup_mode=None)
+                      pretty_exceptions_enable=False, rich_markup_mode=None, context_settings=CONTEXT)
     one.callback()(_group)  # a group, so that the command keeps its name on the command line
     for info in app.registered_commands:
         if (info.name or info.callback.__name__.replace("_", "-")) == word:
@@ -471,6 +626,9 @@ def main() -> None:
     # lark imports interegular, when installed, for a grammar check that flowc switches off
     # (flowc.parser; tests/test_parser.py runs it): not importing it saves ~10 ms per run.
     sys.modules.setdefault("interegular", None)
+    if sys.argv[1:] in (["--version"], ["-V"]):  # nothing to parse
+        sys.stdout.write(f"flowc {__version__}\n")
+        return
     try:
         plain = _plain_command(sys.argv[1:])
         if plain is not None:  # nothing to parse: run it without building click's machinery
@@ -530,7 +688,7 @@ def _world_from_options(caller, at, press, dtmf, phone, default_phone, caller_ha
 
 @app.command()
 def run(
-    file: Annotated[Path, typer.Argument(help="A flow file.", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="A flow file; `-` reads stdin.", show_default=False)],
     caller: CallerOpt = None,
     at: AtOpt = None,
     press: PressOpt = None,
@@ -557,7 +715,7 @@ def run(
 
       flowc run examples/vip_line.flow --caller 13800138000 --events > interp.jsonl
     """
-    from .interp import FlowLoadError, Session
+    from .interp import Session
 
     if press and dtmf:
         sys.stderr.write("flowc: error: give keys with --press or --dtmf, not both\n")
@@ -565,17 +723,9 @@ def run(
     if as_json and events:
         sys.stderr.write("flowc: error: --json and --events are two different outputs; choose one\n")
         raise typer.Exit(EXIT_USAGE)
-    if not file.is_file():
-        sys.stderr.write(f"flowc: error: {file}: no such file\n")
-        raise typer.Exit(EXIT_USAGE)
     world = _world_from_options(caller, at, press, dtmf, phone, default_phone, caller_hangup_after, prompt_seconds,
                                 max_seconds, seed, draw)
-    try:
-        session = Session(file)
-    except FlowLoadError as exc:
-        from .pipeline import Result
-
-        raise typer.Exit(report([Result(str(file), None, exc.diagnostics, exc.sources)], format) or EXIT_ERRORS)
+    session = Session(_load_flow(file, format, "run"))
     trace = session.call(world)
     if cdr is not None:
         from .stats.record import record_from_trace
@@ -618,6 +768,8 @@ def test_command(
     format: Annotated[TestFormat, typer.Option("--format", "-f", help="text: like a test runner; json: one document on stdout.")] = TestFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only failures and the summary line.")] = False,
     cdr: Annotated[Optional[Path], typer.Option("--cdr", help="Also append every simulated call's record (docs/stats.md) to this JSON Lines file.")] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write the results as JUnit XML (GitLab, Jenkins) to this file.")] = None,
+    fail_under: Annotated[Optional[float], typer.Option("--fail-under", help="Exit 1 when the coverage of all flows together is below PERCENT (implies --coverage).", metavar="PERCENT")] = None,
 ) -> None:
     """Run the scenarios kept next to flows (NAME.scenarios.yaml) and check their expectations.
 
@@ -655,10 +807,26 @@ def test_command(
         from .stats.record import scenario_records
 
         _append_cdr(cdr, scenario_records(reports, ws))
+    coverage = coverage or fail_under is not None
+    if junit is not None:
+        from .interp.junit import junit_xml
+
+        try:
+            junit.write_text(junit_xml(reports), encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write(f"flowc: error: --junit {junit}: {exc.strerror}\n")
+            raise typer.Exit(EXIT_USAGE) from None
     if format is TestFormat.json:
         _test_json(reports, passed, failed, coverage)
     else:
         _test_text(reports, passed, failed, coverage, quiet)
+    if fail_under is not None:
+        items = sum(len(r.coverage.items) for r in reports if r.coverage)
+        reached = sum(len(r.coverage.covered) for r in reports if r.coverage)
+        total = 100.0 * reached / items if items else 100.0
+        if total < fail_under:
+            sys.stderr.write(f"flowc: coverage {total:.1f}% ({reached}/{items}) is below --fail-under {fail_under:g}%\n")
+            raise typer.Exit(EXIT_ERRORS)
     raise typer.Exit(EXIT_ERRORS if failed else EXIT_OK)
 
 

@@ -7,7 +7,9 @@ E6xx run-time (interpreter and scenario) errors. `docs/diagnostics.md` lists the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .source import Span
@@ -88,6 +90,7 @@ CODES: dict[str, tuple[str, str]] = {
     "W404": ("all-day-rule", "a schedule rule with days but no hours, followed by another on the same line"),
     "W405": ("shadowed-arm", "a branch arm whose conditions are all covered by earlier arms"),
     "W406": ("unused-declaration", "a group, schedule, list or survey that nothing uses"),
+    "W407": ("unused-suppression", "a `// flowc: ignore[CODE]` comment that silences nothing"),
     # E5xx: targets
     "E501": ("unsupported-on-target", "a feature the chosen target cannot express exactly"),
     "E502": ("name-too-long", "a generated engine name cannot fit the engine's length limit"),
@@ -109,10 +112,12 @@ class Diagnostic:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Set for diagnostics without a source span, so the renderer still names the file.
     file: str | None = None
+    # A warning made an error by `error = [...]` or --warnings-as-errors (apply_policy)
+    as_error: bool = False
 
     @property
     def severity(self) -> Severity:
-        return Severity.WARNING if self.code.startswith("W") else Severity.ERROR
+        return Severity.WARNING if self.code.startswith("W") and not self.as_error else Severity.ERROR
 
     @property
     def name(self) -> str:
@@ -145,3 +150,72 @@ class FlowcError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]):
         super().__init__("; ".join(d.message for d in diagnostics))
         self.diagnostics = diagnostics
+
+
+# `// flowc: ignore[W403]` or `// flowc: ignore[W403, W406]` on a line silences those warnings
+# there (docs/diagnostics.md "Managing warnings"); modelled on ruff's `# noqa: CODE`.
+_SUPPRESS = re.compile(r"//\s*flowc:\s*ignore\[([^\]]*)\]")
+
+
+def suppressions(text: str) -> dict[int, tuple[list[str], int]]:
+    """line -> (codes, column of the comment) of every suppression comment in `text`."""
+    found: dict[int, tuple[list[str], int]] = {}
+    if "flowc:" not in text:
+        return found
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _SUPPRESS.search(line)
+        if m:
+            found[n] = ([c.strip().upper() for c in m.group(1).split(",") if c.strip()], m.start() + 1)
+    return found
+
+
+def apply_policy(diagnostics: list[Diagnostic], ignore=(), error_codes=(), sources: dict | None = None,
+                 files: Iterable[str] | None = None) -> list[Diagnostic]:
+    """The user's control over warnings: inline `// flowc: ignore[CODE]` comments (on any
+    line of the diagnostic's span), `ignore = [...]` and `error = [...]` (`W*`: every
+    warning). Errors cannot be silenced. Suppression comments in `files` (default: every
+    file of `sources`) that silence nothing are reported as W407."""
+    sources = sources or {}
+    ignore, error_codes = set(ignore), set(error_codes)
+    names = list(files) if files is not None else list(sources)
+    marks = {f: suppressions(sources[f].text) for f in names if f in sources}
+    for d in diagnostics:
+        if d.filename in sources and d.filename not in marks:
+            marks[d.filename] = suppressions(sources[d.filename].text)
+    used: set[tuple[str, int, str]] = set()
+    kept: list[Diagnostic] = []
+    for d in diagnostics:
+        if d.code.startswith("W"):
+            s = d.span
+            hit = None
+            if s is not None:
+                for line in range(s.line, (s.end_line or s.line) + 1):
+                    codes = marks.get(s.file, {}).get(line, ([], 0))[0]
+                    if d.code in codes:
+                        hit = (s.file, line, d.code)
+                        break
+            if hit:
+                used.add(hit)
+                continue
+        kept.append(d)
+    for f, lines in marks.items():
+        src = sources.get(f)
+        for line, (codes, col) in lines.items():
+            for code in codes:
+                if (f, line, code) in used:
+                    continue
+                why = ("only warnings can be silenced" if code.startswith("E") and code in CODES
+                       else "no such diagnostic code" if code not in CODES
+                       else f"there is no {code} on this line")
+                kept.append(Diagnostic("W407", f"unused suppression of {code}: {why}",
+                                       src.span(line, col) if src is not None else None,
+                                       help="remove it from the comment", file=f))
+    out = []
+    for d in kept:
+        if d.code.startswith("W"):
+            if d.code in ignore:
+                continue
+            if d.code in error_codes or "W*" in error_codes:
+                d = replace(d, as_error=True)
+        out.append(d)
+    return out

@@ -109,3 +109,50 @@ def summary_line(errors: int, warnings: int, files: int) -> str:
         return f"{n} {word}{'' if n == 1 else 's'}"
 
     return f"{plural(files, 'file')} checked: {plural(errors, 'error')}, {plural(warnings, 'warning')}"
+
+
+def _gh_escape(text: str, *, prop: bool = False) -> str:
+    """GitHub workflow-command escaping: `%`, CR, LF always; `:` and `,` in properties."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def render_github(d: Diagnostic) -> str:
+    """One GitHub Actions workflow annotation (`::error file=...,line=...::message`)."""
+    level = "error" if d.severity.value == "error" else "warning"
+    props = []
+    if d.filename:
+        props.append(f"file={_gh_escape(printable(d.filename), prop=True)}")
+    s = d.span
+    if s is not None:
+        props += [f"line={s.line}", f"col={s.col}", f"endLine={s.end_line}", f"endColumn={s.end_col}"]
+    props.append(f"title={_gh_escape(f'{d.code} {d.name}', prop=True)}")
+    message = d.message + (f" (help: {d.help})" if d.help else "")
+    return f"::{level} {','.join(props)}::{_gh_escape(printable(message))}"
+
+
+def render_sarif(diagnostics: Iterable[Diagnostic], version: str) -> str:
+    """A SARIF 2.1.0 log (GitHub code scanning, GitLab, IDEs): one run, one rule per code."""
+    from .diagnostics import CODES
+
+    diagnostics = list(diagnostics)
+    codes = sorted({d.code for d in diagnostics})
+    rules = [{"id": c, "name": CODES[c][0], "shortDescription": {"text": CODES[c][1]},
+              } for c in codes]
+    results = []
+    for d in diagnostics:
+        r: dict = {"ruleId": d.code, "ruleIndex": codes.index(d.code),
+                   "level": "error" if d.severity.value == "error" else "warning",
+                   "message": {"text": d.message + (f"\nhelp: {d.help}" if d.help else "")}}
+        if d.filename:
+            loc: dict = {"artifactLocation": {"uri": d.filename}}
+            if d.span is not None:
+                s = d.span
+                loc["region"] = {"startLine": s.line, "startColumn": s.col, "endLine": s.end_line, "endColumn": s.end_col}
+            r["locations"] = [{"physicalLocation": loc}]
+        results.append(r)
+    doc = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+           "runs": [{"tool": {"driver": {"name": "flowc", "version": version, "rules": rules}},
+                     "results": results}]}
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -123,11 +123,25 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     years: list[int] = Field(default_factory=lambda: [date.today().year, date.today().year + 1])
+    # The engine `flowc compile` / `flowc check` use when --target is not given
+    target: Literal["asterisk", "freeswitch", "all"] | None = None
+    # Warning codes never reported / reported as errors (docs/diagnostics.md "Managing warnings")
+    ignore: list[str] = Field(default_factory=list)
+    error: list[str] = Field(default_factory=list)
     asterisk: TargetSettings = TargetSettings(**ASTERISK_DEFAULTS)
     freeswitch: TargetSettings = Field(default_factory=lambda: _fs_settings(dict(FREESWITCH_DEFAULTS)))
 
     def for_target(self, name: str) -> TargetSettings:
         return getattr(self, name)
+
+    @field_validator("ignore", "error")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not re.fullmatch(r"W[0-9]{3}", c)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: only warning codes (W401, W403, ...) can be listed; "
+                             "errors cannot be silenced")
+        return v
 
     @field_validator("years")
     @classmethod
@@ -176,8 +190,10 @@ def _read_toml(path: Path) -> dict:
 
 
 def load_settings(config: Path | None = None, overrides: dict[str, object] | None = None,
-                  cwd: Path | None = None) -> Settings:
-    """Merge defaults, a config file and `overrides` ({"asterisk.dial_template": ...})."""
+                  cwd: Path | None = None, origins: dict[str, str] | None = None) -> Settings:
+    """Merge defaults, a config file and `overrides` ({"asterisk.dial_template": ...}).
+    `origins` names the command-line option each override came from (`--prompt-dir`), so
+    that an error names what the user wrote rather than the config file."""
     data: dict = {}
     source = "defaults"
     if config is not None:
@@ -193,8 +209,8 @@ def load_settings(config: Path | None = None, overrides: dict[str, object] | Non
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for key, value in (overrides or {}).items():
         head, _, tail = key.partition(".")
-        if head == "years" and not tail and isinstance(value, str):
-            value = [y for y in re.split(r"[\s,\[\]]+", value) if y]  # --set years=2026,2027
+        if head in ("years", "ignore", "error") and not tail and isinstance(value, str):
+            value = [y for y in re.split(r"[\s,\[\]\"']+", value) if y]  # --set years=2026,2027
         if tail:
             table = data.setdefault(head, {})
             if not isinstance(table, dict):
@@ -217,15 +233,40 @@ def load_settings(config: Path | None = None, overrides: dict[str, object] | Non
         where = ""
         return Settings(asterisk=ast, freeswitch=fs, **data)
     except ValidationError as exc:
-        problems = "; ".join(_problem(where, e) for e in exc.errors())
-        raise SettingsError(f"invalid settings ({source}): {problems}") from None
+        given = {k: origins.get(k, f"--set {k}") if origins else f"--set {k}" for k in overrides or {}}
+        problems = [_problem(where, e, given) for e in exc.errors()]
+        from_cli = [p for p, cli in problems if cli]
+        from_file = [p for p, cli in problems if not cli]
+        parts = ([f"invalid settings ({source}): {'; '.join(from_file)}"] if from_file else []) + from_cli
+        raise SettingsError("; ".join(parts)) from None
 
 
-def _problem(where: str, e) -> str:
-    """One pydantic error as `asterisk.test_hooks: ...`, naming the option as the user writes it."""
-    loc = ".".join(map(str, e["loc"]))
+# pydantic's wording, in plain words (it never reaches the user)
+_PLAIN = [
+    (re.compile(r"Extra inputs are not permitted"), "unknown setting (see docs/deploy.md for the settings)"),
+    (re.compile(r"Input should be a valid integer.*"), "must be a whole number"),
+    (re.compile(r"Input should be a valid boolean.*"), "must be true or false"),
+    (re.compile(r"Input should be a valid string.*"), "must be text"),
+    (re.compile(r"Input should be a valid list.*"), "must be a list, e.g. [\"W403\"]"),
+    (re.compile(r"Input should be "), "must be "),
+    (re.compile(r"Field required"), "is required"),
+]
+
+
+def _problem(where: str, e, given: dict[str, str]) -> tuple[str, bool]:
+    """One pydantic error as `asterisk.test_hooks: ...`, naming the option as the user wrote
+    it (`--prompt-dir`, `--set asterisk.prompt_dir`) when it came from the command line;
+    the bool says whether it did."""
+    loc = where + ".".join(str(x) for x in e["loc"] if not isinstance(x, int))
     msg = str(e["msg"]).removeprefix("Value error, ")
-    return f"{where}{loc}: {msg}" if loc else f"{where.rstrip('.')}: {msg}" if where else msg
+    for pattern, plain in _PLAIN:
+        msg = pattern.sub(plain, msg)
+    loc = loc.rstrip(".")
+    if loc in given:
+        value = e.get("input")
+        shown = f"={value}" if isinstance(value, (str, int)) and given[loc].startswith("--set") else ""
+        return f"{given[loc]}{shown}: {msg}", True
+    return (f"{loc}: {msg}" if loc else msg), False
 
 
 def _fs_settings(data: dict) -> TargetSettings:

@@ -120,4 +120,4 @@ def test_imported_paths_are_named_without_dot_dot(tmp_path):
     (tmp_path / "flows" / "f.flow").write_text('import "../lib/shared.flow"\n' + BAD, encoding="utf-8")
     r = runner.invoke(app, ["check", str(tmp_path / "flows" / "f.flow")])
     assert r.exit_code == 1
-    assert "/lib/shared.flow:2:" in r.output and "/../" not in r.output, r.output
+    assert "lib/shared.flow:2:" in r.output and "/../" not in r.output, r.output
