@@ -756,13 +756,10 @@ def check_trace(trace: Trace, spec: CallSpec) -> tuple[list[str], list[tuple[boo
 
 
 def normalised_events(trace: Trace) -> list[Event]:
-    """Observable events in normalize.py's order (ties by its ranks, teardown at the hang-up)."""
-    hangup = next((e.t for e in trace.events if e.kind == "hangup"), None)
-    from .trace import _RANK
+    """Observable events in the canonical causal order (normalize.py's), teardown at the hang-up."""
+    from .trace import causal_observable
 
-    rows = sorted(((min(e.t, hangup) if hangup is not None else e.t, _RANK[e.kind], i, e)
-                   for i, e in enumerate(trace.events) if e.kind in OBSERVABLE_FIELDS), key=lambda r: r[:3])
-    return [Event(t, e.kind, e.data) for t, _r, _i, e in rows]
+    return [Event(t, e.kind, e.data) for t, e in causal_observable(trace.events)]
 
 
 def _subsequence(expected: list[Expectation], observable: list[Event], decisions: list[Event]):

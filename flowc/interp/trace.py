@@ -35,9 +35,7 @@ OBSERVABLE_FIELDS: dict[str, tuple[str, ...]] = {
     "voicemail": ("box",),
     "hangup": ("by",),
 }
-# normalize.py's tie-break for events at the same millisecond, and its key order.
-_RANK = {"input": 0, "dial": 1, "result": 1, "connect": 1, "play": 2, "voicemail": 3, "queue": 4,
-         "record": 5, "hangup": 9}
+# normalize.py's key order.
 _FIELD_ORDER = ("prompt", "phones", "mode", "phone", "outcome", "action", "reason", "box", "digits", "by")
 
 
@@ -86,6 +84,19 @@ class Event:
         return (isinstance(other, Event) and (self.t, self.kind, self.data) == (other.t, other.kind, other.data))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def causal_observable(events: list[Event]) -> list[tuple[int, Event]]:
+    """(ms, event) of the observable events in the one canonical order (docs/trace.md): the
+    order the flow did them, as normalize.py orders an engine's events by its `seq`; times
+    never go back along it; teardown after the hang-up placed at it, the hang-up last."""
+    hangup_t = next((e.t for e in events if e.kind == "hangup"), None)
+    rows, last = [], 0
+    for e in events:
+        if e.kind in OBSERVABLE_FIELDS and e.kind != "hangup":
+            last = max(last, e.t if hangup_t is None else min(e.t, hangup_t))
+            rows.append((last, e))
+    return rows + [(e.t, e) for e in events if e.kind == "hangup"]
 
 
 def observable_line(event: dict[str, Any]) -> str:
@@ -172,19 +183,12 @@ class Trace:
 
     def observable(self) -> list[dict[str, Any]]:
         """What normalize.py would print for an engine run of the same call: observable
-        events only, sorted by millisecond with its tie ranks, teardown clamped to the
-        hang-up, keys `t`, `event`, then the fields in the normaliser's order."""
-        hangup_t = next((e.t for e in self.events if e.kind == "hangup"), None)
-        rows = []
-        for seq, e in enumerate(self.events):
-            fields = OBSERVABLE_FIELDS.get(e.kind)
-            if fields is None:
-                continue
-            t = e.t if hangup_t is None else min(e.t, hangup_t)
-            rows.append((t, _RANK[e.kind], seq, e))
-        rows.sort(key=lambda r: (r[0], r[1], r[2]))
+        events only, in causal order (the order the flow did them, as the normaliser orders
+        an engine's events by its `seq`), times never going back, teardown placed at the
+        hang-up and the hang-up last; keys `t`, `event`, then the fields in the normaliser's
+        order."""
         out = []
-        for t, _rank, _seq, e in rows:
+        for t, e in causal_observable(self.events):
             row: dict[str, Any] = {"t": tenths(t), "event": e.kind}
             data = e.data
             for name in _FIELD_ORDER:
