@@ -327,6 +327,7 @@ def run_case(case: Case, work: Path) -> Outcome:
         call["var"] = ["FLOWC_DRAWS=" + ",".join(str(d) for d in trace.draws)]
         call.update(extra)
         calls.append(call)
+    forward_clock(calls)
     interp = work / "interp.jsonl"
     interp.write_text("\n".join(interp_lines) + "\n", encoding="utf-8")
     scenario = {"dialplan": str(compiled.dialplan), "conf_dir": str(compiled.dir), "context": compiled.context,
@@ -364,6 +365,24 @@ def run_case(case: Case, work: Path) -> Outcome:
         verdict, last = "ERROR", "; ".join(problems)
     detail = last if verdict != "EQUAL" else ""
     return Outcome(case, verdict, "; ".join([detail] * bool(detail) + notes), work, time.monotonic() - started)
+
+
+def forward_clock(calls: list[dict]) -> None:
+    """The harness's clock only moves forward within a run: a call timed before an earlier
+    call of the scenario gets `restart_before` (a new engine started shortly before its time,
+    the harness's way to go back; what the flow keeps survives in AstDB / mod_db)."""
+    from datetime import datetime
+
+    latest = None
+    for call in calls:
+        when = datetime.fromisoformat(call["time"]) if call.get("time") else None
+        if when is None:
+            continue
+        if latest is not None and when < latest:
+            call["restart_before"] = True
+            latest = when
+        elif call.get("restart_before") or latest is None or when > latest:
+            latest = when
 
 
 def _durations(case: Case, flow) -> dict[str, float]:

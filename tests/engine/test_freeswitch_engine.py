@@ -3,15 +3,17 @@ FreeSWITCH through the shared harness and in flowc's interpreter, must give the 
 observable events (`normalize.py --compare`, tolerance 1.5 s).
 
     FLOWC_FS_PREFIX=/opt/flowc-engines/freeswitch pytest tests/engine/test_freeswitch_engine.py -m engine
-    FLOWC_FS_PREFIX=... python tests/engine/test_freeswitch_engine.py [-j 3] [-k vip] [--keep DIR]
+    FLOWC_FS_PREFIX=... python tests/engine/test_freeswitch_engine.py [-j 6] [-k vip] [--keep DIR]
 
 Skipped cleanly when FLOWC_FS_PREFIX is unset or does not hold a FreeSWITCH (CI has none).
 
 Cases come from `examples/*.scenarios.yaml` (the interpreter's scenario files, converted to
 the harness's options) and from `tests/engine/scenarios/*.json` (harness-style scenarios for
 what the example files cannot say to a real engine). A scenario the harness cannot drive
-(keys sent on an interpreter-only trigger such as `context:STEP`, a hang-up at a prompt, a
-per-prompt duration) is listed with the reason instead of being run.
+(keys sent on a trigger it does not have, `context:STEP` or `event:`; a per-prompt duration)
+is listed with the reason instead of being run. The pytest module runs the selected cases
+once, in parallel (FLOWC_ENGINE_JOBS, default 6), longest first, and each test reads its
+case's verdict.
 
 Each flow is compiled with `--dial-template 'loopback/{number}/sim-phones' --test-hooks` and
 an empty prompt directory (the harness creates silent prompts relative to its sound_prefix).
@@ -81,31 +83,24 @@ _APP_MAP = {"background": "read", "read": "read", "waitexten": "read", "readexte
 
 
 def harness_dtmf(spec: str) -> tuple[str, float | None, str | None]:
-    """(harness --dtmf, caller_hangup_after, why not) for an interpreter dtmf string."""
-    items, hangup = [], None
+    """(harness --dtmf, caller_hangup_after, why not) for an interpreter dtmf string. The
+    harness presses an item's keys one by one (150 ms tone, 150 ms gap, as the interpreter) and
+    takes `hangup` at any trigger; only `context:`/`event:` have no FreeSWITCH equivalent."""
+    items = []
     for item in [s.strip() for s in spec.split(",") if s.strip()]:
-        keys, _, when = item.partition("@")
+        keys, sep, when = item.partition("@")
         if when.startswith("answer"):
             when = when[len("answer"):].lstrip("+") or "0"
         if when.startswith(("context:", "event:")):
-            return "", None, f"`{item}`: the harness has no trigger `{when.split(':')[0]}:`"
+            return "", None, f"`{item}`: the FreeSWITCH harness has no trigger `{when.split(':')[0]}:`"
         m = re.fullmatch(r"(?:exec|app):([\w|-]+)(\+[\d.]+)?", when)
         if m:
             apps = {_APP_MAP.get(a.lower()) for a in m.group(1).split("|")}
             if None in apps:
                 return "", None, f"`{item}`: no FreeSWITCH application for {m.group(1)}"
             when = "exec:" + "|".join(sorted(apps)) + (m.group(2) or "")
-        if keys == "hangup":
-            if not re.fullmatch(r"\d+(\.\d+)?", when):
-                return "", None, f"`{item}`: the harness hangs up the caller at a fixed time only"
-            hangup = float(when)
-            continue
-        items.append(f"{keys[0]}@{when}" if when else keys[0])
-        # the digits of one item are pressed 300 ms apart (150 ms tone, 150 ms gap) as the
-        # Asterisk harness and the interpreter do; FreeSWITCH's uuid_send_dtmf would send
-        # them all at once, so each further digit is its own item 0.3 s after the previous
-        items += [f"{k}@+0.3" for k in keys[1:]]
-    return ",".join(items), hangup, None
+        items.append(f"{keys}@{when}" if sep else keys)
+    return ",".join(items), None, None
 
 
 def _behaviour(spec: str) -> str | None:
@@ -330,13 +325,10 @@ def run_case(case: Case, work: Path) -> Outcome:
             interp_lines.append(json.dumps({"event": "call", "index": i}))
         interp_lines += [json.dumps(e, ensure_ascii=False) for e in trace.observable()]
         c = {k: v for k, v in call.items() if not k.startswith("_")}
-        if i and c.get("time") == calls[-1].get("time", case.calls[i - 1].get("time")):
-            # the same wall-clock time again: let FreeSWITCH's clock run on instead of moving it
-            # back (mod_fifo and mod_db keep epoch times; a clock that jumps back confuses them)
-            del c["time"]
         if trace.draws:
             c["caller_var"] = ["FLOWC_DRAWS=" + ",".join(str(d) for d in trace.draws)]
         calls.append(c)
+    forward_clock(calls)
     interp = work / "interp.jsonl"
     interp.write_text("\n".join(interp_lines) + "\n", encoding="utf-8")
     scenario = {"dialplan": str(info["dialplan"]), "context": info["context"], "dest": info["dest"],
@@ -375,6 +367,25 @@ def run_case(case: Case, work: Path) -> Outcome:
     return Outcome(case, verdict, last if verdict != "EQUAL" else "", files)
 
 
+def forward_clock(calls: list[dict]) -> None:
+    """The harness's clock only moves forward within a run: a call timed before an earlier
+    call of the scenario gets `restart_before` (a new FreeSWITCH started shortly before its
+    time, the harness's way to go back; mod_db survives it, mod_hash does not). A call at a
+    time already passed just runs on the clock (the harness's rule)."""
+    from datetime import datetime
+
+    latest = None
+    for call in calls:
+        when = datetime.fromisoformat(call["time"]) if call.get("time") else None
+        if when is None:
+            continue
+        if latest is not None and when < latest:
+            call["restart_before"] = True
+            latest = when
+        elif call.get("restart_before") or latest is None or when > latest:
+            latest = when
+
+
 def variable_problems(traces, doc: dict) -> list[str]:
     """What the dialplan stored must be what the interpreter computed: the normalised caller
     number and kind (S-NUM-1: FreeSWITCH reads the caller ID in a condition only, and keeps
@@ -395,6 +406,23 @@ def variable_problems(traces, doc: dict) -> list[str]:
     return out
 
 
+def run_all(cases, base: Path, jobs: int) -> list[Outcome]:
+    """Every case once, `jobs` at a time, longest first (the scenarios run in real time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i_case):
+        i, case = i_case
+        try:
+            return run_case(case, base / f"{i:03d}")
+        except Exception as exc:  # noqa: BLE001 - reported as the case's verdict
+            return Outcome(case, "ERROR", f"{type(exc).__name__}: {exc}")
+
+    longest_first = sorted(enumerate(cases), key=lambda ic: -sum(c.get("max_seconds", 120) for c in ic[1].calls))
+    with ThreadPoolExecutor(jobs) as pool:
+        results = dict(zip([i for i, _ in longest_first], pool.map(one, longest_first)))
+    return [results[i] for i in range(len(cases))]
+
+
 def _case_ids(cases):
     return [c.id for c in cases]
 
@@ -405,15 +433,30 @@ except Exception:  # noqa: BLE001 - collection must not fail where the interpret
     CASES = []
 
 
+@pytest.fixture(scope="module")
+def parity_results(request, tmp_path_factory) -> dict[str, Outcome]:
+    """Runs the selected cases (all, or those `-k` kept) in parallel, once
+    (FLOWC_ENGINE_JOBS, default 6: each FreeSWITCH mostly waits in real time)."""
+    keep = os.environ.get("FLOWC_ENGINE_KEEP")
+    base = Path(keep) if keep else tmp_path_factory.mktemp("fs-parity")
+    selected = {item.callspec.params["case"].id for item in request.session.items
+                if getattr(item, "originalname", "") == "test_freeswitch_parity"}
+    cases = [c for c in CASES if c.id in selected]
+    outcomes = run_all(cases, base, int(os.environ.get("FLOWC_ENGINE_JOBS", "6")))
+    (base / "results.txt").write_text("\n".join(f"{o.verdict:9} {o.case.id}  {o.detail}" for o in outcomes) + "\n")
+    return {o.case.id: o for o in outcomes}
+
+
 @pytest.mark.parametrize("case", CASES, ids=_case_ids(CASES))
-def test_freeswitch_parity(case: Case, tmp_path: Path) -> None:
+def test_freeswitch_parity(case: Case, parity_results: dict[str, Outcome]) -> None:
     if case.skip:
         pytest.skip(case.skip)
-    outcome = run_case(case, tmp_path)
+    outcome = parity_results[case.id]
     if outcome.verdict == "E501":
         pytest.skip(f"E501: {outcome.detail}")
-    assert outcome.verdict == "EQUAL", f"{outcome.verdict}: {outcome.detail}\n" + \
-        (tmp_path / "compare.txt").read_text() if (tmp_path / "compare.txt").exists() else outcome.detail
+    compare = outcome.files.get("interp")
+    shown = (compare.parent / "compare.txt").read_text() if compare and (compare.parent / "compare.txt").exists() else ""
+    assert outcome.verdict == "EQUAL", f"{outcome.verdict}: {outcome.detail}\n{shown}"
 
 
 # ====================================================================== script
@@ -421,10 +464,9 @@ def test_freeswitch_parity(case: Case, tmp_path: Path) -> None:
 
 def main(argv=None) -> int:
     import argparse
-    from concurrent.futures import ThreadPoolExecutor
 
     ap = argparse.ArgumentParser(description="FreeSWITCH vs interpreter parity for every scenario")
-    ap.add_argument("-j", "--jobs", type=int, default=3)
+    ap.add_argument("-j", "--jobs", type=int, default=6)
     ap.add_argument("-k", default="", help="only cases whose id matches this regex")
     ap.add_argument("--keep", help="keep each case's files under this directory")
     a = ap.parse_args(argv)
@@ -433,20 +475,12 @@ def main(argv=None) -> int:
         return 2
     cases = [c for c in all_cases() if re.search(a.k, c.id)]
     base = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="flowc-fs-parity-"))
-
-    def one(i_case):
-        i, case = i_case
-        try:
-            return run_case(case, base / f"{i:03d}")
-        except Exception as exc:  # noqa: BLE001 - report, keep going
-            return Outcome(case, "ERROR", f"{type(exc).__name__}: {exc}")
-
-    with ThreadPoolExecutor(a.jobs) as pool:
-        outcomes = list(pool.map(one, enumerate(cases)))
+    base.mkdir(parents=True, exist_ok=True)
+    outcomes = run_all(cases, base, a.jobs)
     counts: dict[str, int] = {}
-    for o in outcomes:
+    for i, o in enumerate(outcomes):
         counts[o.verdict] = counts.get(o.verdict, 0) + 1
-        print(f"{o.verdict:9} {o.case.id}" + (f"  -- {o.detail}" if o.detail else ""))
+        print(f"{o.verdict:9} {i:03d} {o.case.id}" + (f"  -- {o.detail}" if o.detail else ""))
     print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), f"(files in {base})")
     return 0 if not any(counts.get(v) for v in ("DIFFERENT", "ERROR", "EXECUTED")) else 1
 
