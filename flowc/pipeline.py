@@ -196,7 +196,8 @@ class Workspace:
                 continue
             if not target.is_file():
                 diags.append(error("E003", f"cannot import `{rel}`: no such file", span,
-                                   help=f"paths are relative to the importing file's folder ({base})"))
+                                   help="paths are relative to the importing file's folder "
+                                   f"({Path(span.file).parent if span is not None and span.file else base})"))
                 continue
             lib, lib_diags, lib_damaged = self.read(target, str(target))
             damaged |= {d for d in lib_damaged if d != "file"}

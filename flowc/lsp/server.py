@@ -281,12 +281,27 @@ def _check(ls: FlowServer, path: str, text: str):
     return Buffers().assemble(path, text=text, options=CheckOptions())
 
 
+def _as_check_names(text: str | None, file: str | None) -> str | None:
+    """The server names files by absolute path (its URIs); a message or hint that names a
+    file says it as `flowc check` does: relative to the project root."""
+    if not text or not file:
+        return text
+    from ..project import project_root
+
+    root = str(project_root(Path(file).parent))
+    return text.replace(root.rstrip("/") + "/", "")
+
+
 def to_lsp_diagnostic(ls: FlowServer, d) -> T.Diagnostic:
     s = d.span
     if s is None:
         rng = T.Range(T.Position(0, 0), T.Position(0, 0))
     else:
         rng = ls.lsp_range(s.file, s.line - 1, s.col - 1, s.end_line - 1, s.end_col - 1)
+    import dataclasses
+
+    file = s.file if s is not None else d.file
+    d = dataclasses.replace(d, message=_as_check_names(d.message, file), help=_as_check_names(d.help, file))
     message = d.message + (f"\nhelp: {d.help}" if d.help else "")
     return T.Diagnostic(
         range=rng, message=message, code=d.code, source="flowc",
