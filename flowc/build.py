@@ -790,15 +790,7 @@ class _Build:
             files = emitter.render(flow)
             names[name] = _engine_names(name, files)
             for out_rel, text in files.items():
-                dest = f"{name}/{out_rel}" if self.multi else out_rel
-                if dest in self.claimed and self.claimed[dest] != rel:
-                    self._conflict_file(dest, self.claimed[dest], rel)
-                    continue
-                self.claimed[dest] = rel
-                data = text.encode("utf-8")
-                sha = hashlib.sha256(data).hexdigest()
-                outputs[dest] = sha
-                self._place(dest, data, sha)
+                self._output(name, out_rel, text, rel, outputs)
             del files
         self.records[rel] = {
             "root": self._root_field(froot),
@@ -814,6 +806,19 @@ class _Build:
             return self.digests.of(os.path.join(str(froot), path))
 
         return fingerprint(self.env_key, rel, digest(rel) or "", {i: digest(i) for i in imports})
+
+    def _output(self, target: str, out_rel: str, text: str, owner: str, outputs: dict[str, str]) -> None:
+        """One rendered file of `owner` (a flow, or SHARED): claimed in the output directory
+        (E702 when another owner made the same file), recorded with its sha256, then placed."""
+        dest = f"{target}/{out_rel}" if self.multi else out_rel
+        if dest in self.claimed and self.claimed[dest] != owner:
+            self._conflict_file(dest, self.claimed[dest], owner)
+            return
+        self.claimed[dest] = owner
+        data = text.encode("utf-8")
+        sha = hashlib.sha256(data).hexdigest()
+        outputs[dest] = sha
+        self._place(dest, data, sha)
 
     def _place(self, dest: str, data: bytes, sha: str) -> None:
         """Compare (--check) or stage one rendered file."""
@@ -850,15 +855,7 @@ class _Build:
         outputs: dict[str, str] = {}
         for name, emitter in self.emitters.items():
             for out_rel, text in emitter.shared_outputs().items():
-                dest = f"{name}/{out_rel}" if self.multi else out_rel
-                if dest in self.claimed:
-                    self._conflict_file(dest, self.claimed[dest], SHARED)
-                    continue
-                self.claimed[dest] = SHARED
-                data = text.encode("utf-8")
-                sha = hashlib.sha256(data).hexdigest()
-                outputs[dest] = sha
-                self._place(dest, data, sha)
+                self._output(name, out_rel, text, SHARED, outputs)
         self.records[SHARED] = {"fingerprint": self.env_key, "imports": [], "outputs": outputs}
 
     # -- across flows

@@ -45,7 +45,7 @@ OUTCOMES = {o.value: o for o in ir.Outcome}
 BRANCH_KINDS = ("time", "region", "caller")
 
 
-def _edge_token(tree: Tree, end: int) -> Token | None:
+def edge_token(tree: Tree, end: int) -> Token | None:
     """The first (`end=0`) or last (`end=-1`) token below `tree`, skipping empty optionals."""
     stack = [tree]
     while stack:
@@ -106,7 +106,7 @@ class Transformer:
         if isinstance(node, Token):
             return Span(file=self.source.path, line=node.line, col=node.column,
                         end_line=node.end_line or node.line, end_col=node.end_column or node.column + 1)
-        first, last = _edge_token(node, 0), _edge_token(node, -1)
+        first, last = edge_token(node, 0), edge_token(node, -1)
         if first is None:
             return self._anchor
         return Span(file=self.source.path, line=first.line, col=first.column,

@@ -36,7 +36,7 @@ from ..diagnostics import Diagnostic, error
 from ..names import ENGINE_NAME_MAX, PREFIX_MAX, flow_names
 from ..gcpause import gc_paused
 from . import lower, state
-from .base import Target
+from .base import Target, region_table_key, region_table_text
 
 __all__ = ["AsteriskTarget", "UnsafeValue", "escape"]
 
@@ -1096,27 +1096,16 @@ REGIONS_ARTIFACT = "asterisk-regions.bin"
 
 
 def shared_regions_key(prefix: str) -> str:
-    """Every input of flowc-regions.conf: the region data and the code of regions.py, the
-    prefix, and the source of the functions here that shape the text."""
-    import hashlib
-    import inspect
-
-    from .. import regions
-
-    code = hashlib.sha256("".join(inspect.getsource(f) for f in (
+    """Every input of flowc-regions.conf (see base.region_table_key)."""
+    return region_table_key("asterisk-regions", prefix, (
         _build_shared_text, _last_digit_rows, _region_return, _split_table, _classes, _digit_set, _region_name,
-        shared_regions_context)).encode() + str(TABLE_LIMIT).encode()).hexdigest()[:24]
-    return f"asterisk-regions format=1 prefix={prefix!r} data={regions.region_data_key()} code={code}"
+        shared_regions_context), extra=str(TABLE_LIMIT))
 
 
 @functools.lru_cache(maxsize=8)
 def shared_regions_text(prefix: str) -> str:
-    """flowc-regions.conf: the same text for every flow and every compile with this prefix;
-    shipped prebuilt for the default prefix (flowc/prebuilt/), else made once per machine
-    and kept in the cache folder."""
-    from ..prebuilt import obtain
-
-    return obtain(REGIONS_ARTIFACT, shared_regions_key(prefix), lambda: _build_shared_text(prefix).encode()).decode()
+    """flowc-regions.conf: the same text for every flow and every compile with this prefix."""
+    return region_table_text(REGIONS_ARTIFACT, shared_regions_key(prefix), lambda: _build_shared_text(prefix))
 
 
 def shared_artifact() -> tuple[str, str, object]:

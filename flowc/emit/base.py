@@ -132,6 +132,26 @@ def _code_closure(fn, seen: set | None = None) -> str:
     return "\n".join(parts)
 
 
+def region_table_key(label: str, prefix: str, shaping, extra: str = "") -> str:
+    """The key of a target's shared region table (Target.shared_outputs): the region data, the
+    context prefix, and the source of the functions that shape the text (`shaping`), so a
+    shipped or cached table is used only while none of them changed."""
+    import inspect
+
+    from .. import regions
+
+    code = hashlib.sha256("".join(inspect.getsource(f) for f in shaping).encode() + extra.encode()).hexdigest()[:24]
+    return f"{label} format=1 prefix={prefix!r} data={regions.region_data_key()} code={code}"
+
+
+def region_table_text(artifact: str, key: str, build) -> str:
+    """The table for `key`: shipped prebuilt for the default prefix (flowc/prebuilt/), else
+    built by `build()` once per machine and kept in the cache folder."""
+    from ..prebuilt import obtain
+
+    return obtain(artifact, key, lambda: build().encode()).decode()
+
+
 class Target:
     name: ClassVar[str]
 

@@ -34,7 +34,7 @@ from ..names import flow_names
 from ..diagnostics import Diagnostic
 from ..gcpause import gc_paused
 from . import lower, state
-from .base import Target
+from .base import Target, region_table_key, region_table_text
 
 # ====================================================================== escaping (the one place)
 
@@ -524,27 +524,16 @@ REGIONS_ARTIFACT = "freeswitch-regions.bin"
 
 
 def shared_regions_key(prefix: str) -> str:
-    """Every input of flowc-regions.xml: the region data and the code of regions.py, the
-    prefix, and the source of the functions here that shape the text."""
-    import hashlib
-    import inspect
-
-    from .. import regions
-
-    code = hashlib.sha256("".join(inspect.getsource(f) for f in (
+    """Every input of flowc-regions.xml (see base.region_table_key)."""
+    return region_table_key("freeswitch-regions", prefix, (
         _build_shared_xml, _region_heads, _head_rows, _suffix_regex, _fs_digit_class, _wrap, _balanced_group,
-        _region_name, shared_regions_context, fs_comment, fs_token, check_preprocessor_safe)).encode()).hexdigest()[:24]
-    return f"freeswitch-regions format=1 prefix={prefix!r} data={regions.region_data_key()} code={code}"
+        _region_name, shared_regions_context, fs_comment, fs_token, check_preprocessor_safe))
 
 
 @functools.lru_cache(maxsize=8)
 def shared_regions_xml(prefix: str) -> str:
-    """flowc-regions.xml: the same text for every flow and every compile with this prefix;
-    shipped prebuilt for the default prefix (flowc/prebuilt/), else made once per machine
-    and kept in the cache folder."""
-    from ..prebuilt import obtain
-
-    return obtain(REGIONS_ARTIFACT, shared_regions_key(prefix), lambda: _build_shared_xml(prefix).encode()).decode()
+    """flowc-regions.xml: the same text for every flow and every compile with this prefix."""
+    return region_table_text(REGIONS_ARTIFACT, shared_regions_key(prefix), lambda: _build_shared_xml(prefix))
 
 
 def shared_artifact() -> tuple[str, str, object]:

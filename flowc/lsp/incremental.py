@@ -15,6 +15,7 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from ..parser import MAX_FILE_CHARS, MAX_NESTING, _lark
+from ..transform import edge_token
 
 
 def _close_of(text: str, i: int) -> int:
@@ -43,16 +44,11 @@ def _close_of(text: str, i: int) -> int:
 
 
 def _edge(tree: Tree, end: int) -> Token:
-    """The first (`end=0`) or last (`end=-1`) token below `tree` (rules such as `back` have none)."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Token):
-            return node
-        if isinstance(node, Tree):
-            children = [c for c in node.children if c is not None]
-            stack.extend(children if end == -1 else reversed(children))
-    raise ValueError("a step without tokens")
+    """The first (`end=0`) or last (`end=-1`) token below a step (transform.edge_token)."""
+    token = edge_token(tree, end)
+    if token is None:
+        raise ValueError("a step without tokens")
+    return token
 
 
 def _tokens(tree: Tree):

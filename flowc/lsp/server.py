@@ -39,6 +39,11 @@ def uri_to_path(uri: str) -> str:
     return unquote(urlparse(uri).path)
 
 
+def resolved_path(uri: str) -> str:
+    """The file behind `uri`, resolved: the key of buffers, parses and indexes."""
+    return str(Path(uri_to_path(uri)).resolve())
+
+
 def path_to_uri(path: str) -> str:
     return Path(path).resolve().as_uri()
 
@@ -139,7 +144,7 @@ class FlowServer(LanguageServer):
                     if len(found) > 5000:
                         break
             self._files_listed = (now, found)
-        files = set(self._files_listed[1]) | {str(Path(uri_to_path(u)).resolve()) for u in self.workspace.text_documents}
+        files = set(self._files_listed[1]) | {resolved_path(u) for u in self.workspace.text_documents}
         return sorted(files)
 
     def module(self, path: str):
@@ -224,7 +229,7 @@ class FlowServer(LanguageServer):
         return self.lsp_range(path, o.line, o.col, o.end_line, o.end_col)
 
     def location(self, uri: str, pos: T.Position) -> tuple[str, FileIndex | None, int, int]:
-        path = str(Path(uri_to_path(uri)).resolve())
+        path = resolved_path(uri)
         idx = self.index(path)
         text = self.text(path) or ""
         lines = text.split("\n")
@@ -312,7 +317,7 @@ def to_lsp_diagnostic(ls: FlowServer, d) -> T.Diagnostic:
 
 
 def publish(ls: FlowServer, uri: str, version: int | None) -> None:
-    path = str(Path(uri_to_path(uri)).resolve())
+    path = resolved_path(uri)
     doc = ls.workspace.text_documents.get(uri)
     if doc is None:
         return
@@ -348,9 +353,9 @@ def schedule_check(ls: FlowServer, uri: str, delay: float) -> None:
 
 
 def recheck_dependents(ls: FlowServer, uri: str) -> None:
-    path = str(Path(uri_to_path(uri)).resolve())
+    path = resolved_path(uri)
     for other in list(ls.workspace.text_documents):
-        if other != uri and path in ls.depends.get(str(Path(uri_to_path(other)).resolve()), ()):
+        if other != uri and path in ls.depends.get(resolved_path(other), ()):
             schedule_check(ls, other, ls.debounce)
 
 
@@ -732,7 +737,7 @@ def _names_in_scope(ls: FlowServer, path: str) -> dict[str, list[tuple[str, str 
 
 @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 def document_symbol(ls: FlowServer, params: T.DocumentSymbolParams):
-    path = str(Path(uri_to_path(params.text_document.uri)).resolve())
+    path = resolved_path(params.text_document.uri)
     idx = ls.index(path)
     if idx is None:
         return []
@@ -750,7 +755,7 @@ def document_symbol(ls: FlowServer, params: T.DocumentSymbolParams):
 
 @server.feature(T.TEXT_DOCUMENT_FOLDING_RANGE)
 def folding_range(ls: FlowServer, params: T.FoldingRangeParams):
-    path = str(Path(uri_to_path(params.text_document.uri)).resolve())
+    path = resolved_path(params.text_document.uri)
     idx = ls.index(path)
     if idx is None:
         return []
@@ -774,7 +779,7 @@ def formatting(ls: FlowServer, params: T.DocumentFormattingParams):
     from ..diagnostics import FlowcError
     from ..fmt import format_text
 
-    path = str(Path(uri_to_path(params.text_document.uri)).resolve())
+    path = resolved_path(params.text_document.uri)
     text = ls.text(path)
     if text is None:
         return None
@@ -795,7 +800,7 @@ def formatting(ls: FlowServer, params: T.DocumentFormattingParams):
 @server.feature(T.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
                 T.SemanticTokensLegend(token_types=SEMANTIC_TYPES, token_modifiers=SEMANTIC_MODIFIERS))
 def semantic_tokens(ls: FlowServer, params: T.SemanticTokensParams):
-    path = str(Path(uri_to_path(params.text_document.uri)).resolve())
+    path = resolved_path(params.text_document.uri)
     idx = ls.index(path)
     if idx is None:
         return T.SemanticTokens(data=[])
@@ -846,7 +851,7 @@ def encode_semantic_tokens(idx: FileIndex) -> list[int]:
 
 @server.feature(T.TEXT_DOCUMENT_INLAY_HINT)
 def inlay_hint(ls: FlowServer, params: T.InlayHintParams):
-    path = str(Path(uri_to_path(params.text_document.uri)).resolve())
+    path = resolved_path(params.text_document.uri)
     idx = ls.index(path)
     if idx is None:
         return []

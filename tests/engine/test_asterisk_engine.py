@@ -38,6 +38,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_common import forward_clock  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -365,24 +368,6 @@ def run_case(case: Case, work: Path) -> Outcome:
         verdict, last = "ERROR", "; ".join(problems)
     detail = last if verdict != "EQUAL" else ""
     return Outcome(case, verdict, "; ".join([detail] * bool(detail) + notes), work, time.monotonic() - started)
-
-
-def forward_clock(calls: list[dict]) -> None:
-    """The harness's clock only moves forward within a run: a call timed before an earlier
-    call of the scenario gets `restart_before` (a new engine started shortly before its time,
-    the harness's way to go back; what the flow keeps survives in AstDB / mod_db)."""
-    from datetime import datetime
-
-    latest = None
-    for call in calls:
-        when = datetime.fromisoformat(call["time"]) if call.get("time") else None
-        if when is None:
-            continue
-        if latest is not None and when < latest:
-            call["restart_before"] = True
-            latest = when
-        elif call.get("restart_before") or latest is None or when > latest:
-            latest = when
 
 
 def _durations(case: Case, flow) -> dict[str, float]:

@@ -35,6 +35,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_common import forward_clock  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -365,25 +368,6 @@ def run_case(case: Case, work: Path) -> Outcome:
     if verdict == "EQUAL" and stored:
         verdict, last = "DIFFERENT", "; ".join(stored)[:600]
     return Outcome(case, verdict, last if verdict != "EQUAL" else "", files)
-
-
-def forward_clock(calls: list[dict]) -> None:
-    """The harness's clock only moves forward within a run: a call timed before an earlier
-    call of the scenario gets `restart_before` (a new FreeSWITCH started shortly before its
-    time, the harness's way to go back; mod_db survives it, mod_hash does not). A call at a
-    time already passed just runs on the clock (the harness's rule)."""
-    from datetime import datetime
-
-    latest = None
-    for call in calls:
-        when = datetime.fromisoformat(call["time"]) if call.get("time") else None
-        if when is None:
-            continue
-        if latest is not None and when < latest:
-            call["restart_before"] = True
-            latest = when
-        elif call.get("restart_before") or latest is None or when > latest:
-            latest = when
 
 
 def variable_problems(traces, doc: dict) -> list[str]:
